@@ -1,0 +1,26 @@
+# Two commands on a fresh machine:  `make run` (the whole service on embedded defaults)  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+.PHONY: install run test lint bench
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	@test -f .env || { cp config.example.env .env; echo "created .env from config.example.env (trial values: edit before production)"; }
+	$(VENV)/bin/ntbcare run --host 127.0.0.1 --port 8000
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/ingest.py

@@ -1,0 +1,93 @@
+"""The normalized event: what every parser returns and what the ticket logic consumes.
+
+Parsers turn one raw Facebook item (a feed ``change`` or a Messenger ``messaging`` entry) into
+exactly one :class:`NormalizedEvent` or :class:`UnsupportedItem`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Source = Literal["feed", "messenger"]
+
+# Every kind a parser may emit. Ticket logic switches on these strings; keep them stable.
+FEED_KINDS = (
+    "comment.add",
+    "comment.edited",
+    "comment.remove",
+    "comment.hide",
+    "comment.unhide",
+    "post.add",
+    "post.edited",
+    "post.remove",
+)
+MESSENGER_KINDS = (
+    "message",  # text, attachments, quick reply (quick_reply_payload set)
+    "postback",
+    "echo",
+    "read",
+    "delivery",
+    "reaction",
+)
+ALL_KINDS = FEED_KINDS + MESSENGER_KINDS
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A photo, video, file or shared link the citizen sent; ``url`` may be a temporary CDN link."""
+
+    type: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class NormalizedEvent:
+    """One thing that happened on the page, in a shape that no longer depends on the payload."""
+
+    source: Source
+    kind: str
+    # Globally unique key for this occurrence; the events table is UNIQUE on it, so a redelivery is a no-op.
+    dedup_key: str
+    # The Facebook object this event is about: comment_id, post_id or message mid.
+    external_id: str
+    page_id: str
+    occurred_at: datetime  # timezone-aware UTC
+    author_id: str | None = None  # feed from.id, or Messenger sender PSID
+    author_name: str | None = None
+    text: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    # Feed: the post the comment/post belongs to. Messenger: None.
+    post_id: str | None = None
+    # Feed comments: parent_id as sent (post_id for a top-level comment, the parent comment_id for a reply).
+    parent_id: str | None = None
+    # Feed: post_id. Messenger: the citizen's PSID (conversation key).
+    thread_key: str | None = None
+    permalink: str | None = None
+    # True for the page's own comments/posts and for Messenger echoes: never a ticket.
+    is_from_page: bool = False
+    # Quick-reply or postback payload, echo metadata.
+    payload: str | None = None
+    # The raw item, kept for the record.
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_reply(self) -> bool:
+        """A comment whose parent is another comment rather than the post."""
+        return self.kind.startswith("comment.") and bool(self.parent_id) and self.parent_id != self.post_id
+
+
+@dataclass(frozen=True)
+class UnsupportedItem:
+    """An item we recognise as not ours to handle, or cannot parse; recorded with a reason, never retried."""
+
+    source: str  # "feed", "messenger", "standby", or "unknown"
+    shape: str  # e.g. "feed:reaction.add", "messenger:optin", "entry:unknown"
+    reason: str
+    dedup_key: str
+    page_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+ParsedItem = NormalizedEvent | UnsupportedItem

@@ -1,0 +1,61 @@
+"""The Flask application factory: the webhook, health endpoints and (later) the operator and agency pages."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from ntbcare.runtime import Runtime
+from ntbcare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
+    """Build the app; without a runtime, one is built in "web" mode from the settings."""
+    if runtime is None:
+        runtime = Runtime.build(settings or Settings.from_env(), mode="web")
+    settings = runtime.settings
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["ntbcare"] = runtime
+
+    from webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():  # type: ignore[no-untyped-def]
+        checks = {"database": _database_ok(runtime), "queue": runtime.dispatcher.healthy()}
+        if runtime.sweeper is not None:
+            checks["sweeper"] = runtime.sweeper.is_alive()
+        ready = all(checks.values())
+        return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        return jsonify(error=exc.name, description=exc.description), exc.code
+
+    return app
+
+
+def _database_ok(runtime: Runtime) -> bool:
+    try:
+        with runtime.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception as exc:
+        log.warning("readiness: database unreachable: %s", exc)
+        return False

@@ -1,0 +1,46 @@
+"""`ntbcare init`: migrate and load reference data. Idempotent: run it on every deploy."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ntbcare.db import Database
+from ntbcare.migrate import upgrade
+from ntbcare.models import Agency
+from ntbcare.settings import Settings
+
+
+def seed_agencies(session: Session, records: list) -> tuple[int, int]:  # type: ignore[type-arg]
+    """Insert new registry entries and refresh names/data of known ones; contacts set by the deployer stay."""
+    existing = {a.code: a for a in session.scalars(select(Agency))}
+    added = updated = 0
+    for record in records:
+        data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
+        agency = existing.get(data["code"])
+        if agency is None:
+            session.add(Agency(code=data["code"], name=data["name"], kind=data.get("kind", "opd"),
+                               parent_code=data.get("parent"), emails=list(data.get("emails") or []), data=data))
+            added += 1
+        else:
+            agency.name = data["name"]
+            agency.kind = data.get("kind", agency.kind)
+            agency.parent_code = data.get("parent")
+            agency.data = data
+            if not agency.emails and data.get("emails"):
+                agency.emails = list(data["emails"])
+            updated += 1
+    return added, updated
+
+
+def initialise(settings: Settings) -> str:
+    db = Database(settings.database_url)
+    try:
+        upgrade(db.engine)
+        from routing.registry import load_registry
+
+        with db.scope() as session:
+            added, updated = seed_agencies(session, load_registry())
+        return f"{added} agencies added, {updated} refreshed"
+    finally:
+        db.dispose()

@@ -1,0 +1,261 @@
+"""Handing stored deliveries to workers, and the sweeper that makes the database the source of truth.
+
+Three dispatchers share one small interface: ``dispatch(ids)`` never blocks the caller for long and
+never raises. If a dispatch is lost (Redis flushed, a worker killed, the process restarted), the
+sweeper finds the deliveries still ``pending`` and dispatches them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+
+from ntbcare.db import Database
+from ntbcare.models import Delivery, DeliveryStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+INGEST_QUEUE = "ntbcare-ingest"
+INGEST_JOB = "worker.process_deliveries"
+
+Processor = Callable[[list[int]], object]
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, ids: list[int]) -> None: ...
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def ingest_job_id(ids: list[int]) -> str:
+    """Deterministic: the same set of deliveries always maps to the same job id."""
+    digest = hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()[:20]
+    return f"ingest-{min(ids)}-{len(ids)}-{digest}"
+
+
+class InlineDispatcher:
+    """Processes in the caller's thread: for tests and ``ntbcare replay``."""
+
+    def __init__(self, processor: Processor, batch_size: int = 200) -> None:
+        self.processor = processor
+        self.batch_size = batch_size
+
+    def dispatch(self, ids: list[int]) -> None:
+        for part in chunks(sorted(ids), self.batch_size):
+            try:
+                self.processor(part)
+            except Exception:
+                log.exception("inline processing of %d deliveries failed; the sweeper retries", len(part))
+
+    def healthy(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class EmbeddedDispatcher:
+    """An in-process queue and worker threads: the quick start needs no Redis."""
+
+    def __init__(self, processor: Processor, *, threads: int = 1, batch_size: int = 200) -> None:
+        self.processor = processor
+        self.batch_size = batch_size
+        self._queue: queue.Queue[list[int] | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"embedded-worker-{n}", daemon=True) for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def dispatch(self, ids: list[int]) -> None:
+        for part in chunks(sorted(ids), self.batch_size):
+            self._queue.put(part)
+
+    def _run(self) -> None:
+        while True:
+            ids = self._queue.get()
+            if ids is None:
+                return
+            # Merge what else is waiting so a burst becomes a few large batches.
+            while len(ids) < self.batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                ids = ids + more
+            try:
+                self.processor(ids)
+            except Exception:
+                log.exception("processing %d deliveries failed; the sweeper retries them", len(ids))
+
+    def healthy(self) -> bool:
+        return all(t.is_alive() for t in self._threads)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+class RQDispatcher:
+    """Enqueues RQ jobs that carry delivery ids only, from a background thread off the request path."""
+
+    def __init__(self, redis_url: str, *, batch_size: int = 200, job_timeout: int = 600) -> None:
+        from redis import Redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.batch_size = batch_size
+        self.job_timeout = job_timeout
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
+        self.queue = Queue(INGEST_QUEUE, connection=self.redis, serializer=JSONSerializer)
+        self._pending: queue.Queue[list[int] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def dispatch(self, ids: list[int]) -> None:
+        self._ensure_thread()
+        self._pending.put(sorted(ids))
+
+    def enqueue_now(self, ids: list[int]) -> None:
+        """Enqueue in the caller's thread (the sweeper and the CLI); raises if Redis is unreachable."""
+        from rq import Retry
+
+        jobs = [
+            self.queue.prepare_data(
+                INGEST_JOB, args=(part,), job_id=ingest_job_id(part), timeout=self.job_timeout,
+                result_ttl=60, failure_ttl=7 * 24 * 3600, retry=Retry(max=3, interval=[2, 10, 30]),
+            )
+            for part in chunks(sorted(ids), self.batch_size)
+        ]
+        self.queue.enqueue_many(jobs)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._pending = queue.Queue()
+                self._thread = threading.Thread(target=self._run, name="rq-dispatcher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            ids = self._pending.get()
+            if ids is None:
+                return
+            while len(ids) < self.batch_size:
+                try:
+                    more = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._pending.put(None)
+                    break
+                ids = ids + more
+            try:
+                self.enqueue_now(ids)
+            except Exception as exc:  # Redis down: the rows are committed, the sweeper enqueues them later
+                log.warning("could not enqueue %d deliveries (%s); the sweeper will", len(ids), exc)
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._pending.put(None)
+
+
+def sweep(
+    db: Database,
+    dispatch: Callable[[list[int]], None],
+    *,
+    redispatch_after: float,
+    batch_size: int = 200,
+    limit: int = 20_000,
+    now: datetime | None = None,
+) -> int:
+    """Dispatch pending deliveries that were never dispatched, lost, or are due for a retry.
+
+    Deliveries tried before go out one per batch, so one that keeps killing its worker fails alone.
+    """
+    at = now or utcnow()
+    cutoff = at - timedelta(seconds=redispatch_after)
+    with db.scope() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.attempts)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING,
+                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= at),
+                or_(Delivery.dispatched_at.is_(None), Delivery.dispatched_at < cutoff),
+            )
+            .order_by(Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+        for part in chunks(ids, 1000):
+            session.execute(update(Delivery).where(Delivery.id.in_(part)).values(dispatched_at=at))
+    fresh = [r.id for r in rows if r.attempts == 0]
+    for part in chunks(fresh, batch_size):
+        dispatch(part)
+    for r in rows:
+        if r.attempts > 0:
+            dispatch([r.id])
+    log.info("sweeper dispatched %d pending deliveries", len(rows))
+    return len(rows)
+
+
+class Sweeper:
+    """Runs :func:`sweep` every ``interval`` seconds in a daemon thread until stopped."""
+
+    def __init__(
+        self, db: Database, dispatch: Callable[[list[int]], None], *, interval: float, redispatch_after: float,
+        batch_size: int = 200,
+    ) -> None:
+        self.db = db
+        self.dispatch = dispatch
+        self.interval = interval
+        self.redispatch_after = redispatch_after
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sweep(self.db, self.dispatch, redispatch_after=self.redispatch_after, batch_size=self.batch_size)
+            except Exception as exc:
+                log.warning("sweep failed (%s); trying again in %ss", exc, self.interval)
+            self._stop.wait(self.interval)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()

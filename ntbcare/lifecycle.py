@@ -1,0 +1,87 @@
+"""Ticket numbers and status changes. Every status change goes through :func:`transition`,
+so every change leaves an audit row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ntbcare.models import AuditEntry, Ticket, TicketCounter, TicketStatus
+
+# Reference numbers follow the calendar of the people who read them (WITA, UTC+8).
+WITA = timezone(timedelta(hours=8), "WITA")
+
+
+def format_ticket_number(year: int, sequence: int) -> str:
+    return f"NTB-{year}-{sequence:06d}"
+
+
+def next_ticket_number(session: Session, when: datetime) -> str:
+    """Take the next number of ``when``'s year; the counter row lock makes it safe across workers."""
+    year = when.astimezone(WITA).year
+    bump = (
+        update(TicketCounter)
+        .where(TicketCounter.year == year)
+        .values(last=TicketCounter.last + 1)
+        .returning(TicketCounter.last)
+    )
+    sequence = session.execute(bump).scalar_one_or_none()
+    if sequence is None:
+        try:
+            with session.begin_nested():
+                session.add(TicketCounter(year=year, last=1))
+            sequence = 1
+        except IntegrityError:  # another worker created this year's counter first
+            sequence = session.execute(bump).scalar_one()
+    return format_ticket_number(year, sequence)
+
+
+def audit(
+    session: Session,
+    ticket: Ticket | None,
+    action: str,
+    *,
+    actor: str = "system",
+    from_status: str | None = None,
+    to_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        ticket_id=ticket.id if ticket is not None else None,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail or {},
+    )
+    session.add(entry)
+    return entry
+
+
+def transition(
+    session: Session, ticket: Ticket, to_status: str, *, actor: str = "system", action: str = "status",
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Move ``ticket`` to ``to_status`` and audit it; returns False when it already was there."""
+    if to_status not in TicketStatus.ALL:
+        raise ValueError(f"unknown ticket status {to_status!r}")
+    if ticket.status == to_status:
+        return False
+    before = ticket.status
+    ticket.status = to_status
+    session.flush()
+    audit(session, ticket, action, actor=actor, from_status=before, to_status=to_status, detail=detail)
+    return True
+
+
+def find_ticket(session: Session, number_or_id: str) -> Ticket | None:
+    """Look a ticket up by its reference number (any case) or numeric id."""
+    key = number_or_id.strip().upper()
+    if key.isdigit():
+        return session.get(Ticket, int(key))
+    return session.scalars(select(Ticket).where(Ticket.number == key)).first()

@@ -1,0 +1,46 @@
+"""gunicorn, embedded: `ntbcare serve` and `ntbcare run` build the app inside each worker process.
+
+Threads (gthread) rather than processes carry the concurrency so that one delivery writer per process
+can group many requests into one commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from ntbcare.settings import Settings
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        from ntbcare.app import create_app
+
+        # Read again in the worker so every process has its own engine, threads and connections.
+        return create_app(Settings.from_env())
+
+
+def serve_forever(settings: Settings, *, bind: str, workers: int, threads: int) -> None:
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,
+        "loglevel": settings.log_level.lower(),
+        "preload_app": False,
+    }
+    _Server(settings, options).run()

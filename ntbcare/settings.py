@@ -1,0 +1,190 @@
+"""Typed settings, read once from the environment (and an optional .env file).
+
+This is the only module that reads ``os.environ``. A missing secret or a malformed value raises
+:class:`ConfigError` whose message names the variable, so start-up stops with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///ntbcare.db"
+DEFAULT_GRAPH_API_VERSION = "v25.0"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and says what to do."""
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None, *, required: bool = False) -> str:
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    if required:
+        raise ConfigError(f"{name} is not set: put it in the environment or in .env (see config.example.env)")
+    return default or ""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = _text(env, name, default)
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in schemes or (scheme not in {"sqlite"} and not parts.netloc):
+        allowed = ", ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{name} must be a URL starting with {allowed}; got {value!r}")
+    return value
+
+
+def _version(env: Mapping[str, str], name: str) -> str:
+    value = _text(env, name, DEFAULT_GRAPH_API_VERSION)
+    digits = value[1:].split(".")
+    if not (value.startswith("v") and len(digits) == 2 and all(d.isdigit() for d in digits)):
+        raise ConfigError(f"{name} must look like v25.0, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with. Build it with :meth:`from_env`."""
+
+    fb_app_secret: str
+    fb_verify_token: str
+    secret_key: str
+    fb_app_secret_previous: str = ""
+    fb_page_id: str = ""
+    fb_page_access_token: str = field(default="", repr=False)
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = DEFAULT_GRAPH_API_VERSION
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = ""
+    public_base_url: str = "http://localhost:8000"
+    smtp_url: str = ""
+    mail_from: str = "NTB Care <ntbcare@localhost>"
+    webhook_max_body_bytes: int = 4 * 1024 * 1024
+    webhook_commit_timeout: float = 0.9
+    ingest_batch_size: int = 200
+    sweep_interval: float = 10.0
+    redispatch_after: float = 60.0
+    max_delivery_attempts: int = 5
+    embedded_worker_threads: int = 1
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in {"fb_app_secret", "fb_app_secret_previous", "fb_verify_token", "secret_key",
+                          "fb_page_access_token"}:
+                value = "***" if value else ""
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def app_secrets(self) -> tuple[str, ...]:
+        """Secrets a webhook signature may be made with: the current one and, during rotation, the previous."""
+        return tuple(s for s in (self.fb_app_secret, self.fb_app_secret_previous) if s)
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+        """Read settings; with ``dotenv`` a ``.env`` in the working directory fills unset variables."""
+        env: dict[str, str] = {}
+        if dotenv and environ is None:
+            env.update(_read_dotenv(Path.cwd() / ".env"))
+        env.update(os.environ if environ is None else environ)
+        return cls(
+            fb_app_secret=_text(env, "FB_APP_SECRET", required=True),
+            fb_app_secret_previous=_text(env, "FB_APP_SECRET_PREVIOUS"),
+            fb_verify_token=_text(env, "FB_VERIFY_TOKEN", required=True),
+            secret_key=_text(env, "SECRET_KEY", required=True),
+            fb_page_id=_page_id(env),
+            fb_page_access_token=_text(env, "FB_PAGE_ACCESS_TOKEN"),
+            graph_api_base_url=_url(env, "GRAPH_API_BASE_URL", "https://graph.facebook.com",
+                                    ("http", "https")).rstrip("/"),
+            graph_api_version=_version(env, "GRAPH_API_VERSION"),
+            database_url=_url(env, "DATABASE_URL", DEFAULT_DATABASE_URL, ("sqlite", "postgresql", "postgres")),
+            redis_url=_url(env, "REDIS_URL", "", ("redis", "rediss", "unix")),
+            public_base_url=_url(env, "PUBLIC_BASE_URL", "http://localhost:8000", ("http", "https")).rstrip("/"),
+            smtp_url=_url(env, "SMTP_URL", "", ("smtp", "smtps")),
+            mail_from=_text(env, "MAIL_FROM", "NTB Care <ntbcare@localhost>"),
+            webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            webhook_commit_timeout=_float(env, "WEBHOOK_COMMIT_TIMEOUT", 0.9, minimum=0.05),
+            ingest_batch_size=_int(env, "INGEST_BATCH_SIZE", 200, minimum=1),
+            sweep_interval=_float(env, "SWEEP_INTERVAL", 10.0, minimum=0.1),
+            redispatch_after=_float(env, "REDISPATCH_AFTER", 60.0, minimum=0.1),
+            max_delivery_attempts=_int(env, "MAX_DELIVERY_ATTEMPTS", 5, minimum=1),
+            embedded_worker_threads=_int(env, "EMBEDDED_WORKER_THREADS", 1, minimum=1),
+            log_level=_log_level(env),
+        )
+
+
+def _page_id(env: Mapping[str, str]) -> str:
+    value = _text(env, "FB_PAGE_ID")
+    if value and not value.isdigit():
+        raise ConfigError(f"FB_PAGE_ID must be the page's numeric id, got {value!r}")
+    return value
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = _text(env, "LOG_LEVEL", "INFO").upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {value!r}")
+    return value
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}

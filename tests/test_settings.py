@@ -1,0 +1,85 @@
+"""A missing secret or a malformed value stops start-up with one line that names the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ntbcare.settings import ConfigError, Settings
+from tests.conftest import BASE_ENV
+
+
+@pytest.mark.parametrize("name", ["FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"])
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_secret_names_the_variable(name, value):
+    env = {k: v for k, v in BASE_ENV.items() if k != name}
+    if value is not None:
+        env[name] = value
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DATABASE_URL", "mysql://localhost/x"),
+    ("DATABASE_URL", "not a url"),
+    ("REDIS_URL", "http://localhost:6379"),
+    ("GRAPH_API_BASE_URL", "graph.facebook.com"),
+    ("GRAPH_API_VERSION", "25"),
+    ("GRAPH_API_VERSION", "v25"),
+    ("PUBLIC_BASE_URL", "ftp://example.org"),
+    ("SMTP_URL", "mail.example.org:587"),
+    ("FB_PAGE_ID", "ntbcare"),
+    ("WEBHOOK_MAX_BODY_BYTES", "4MB"),
+    ("WEBHOOK_MAX_BODY_BYTES", "10"),
+    ("WEBHOOK_COMMIT_TIMEOUT", "soon"),
+    ("INGEST_BATCH_SIZE", "0"),
+    ("SWEEP_INTERVAL", "-1"),
+    ("MAX_DELIVERY_ATTEMPTS", "many"),
+    ("LOG_LEVEL", "LOUD"),
+])
+def test_malformed_value_names_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({**BASE_ENV, name: value})
+
+
+def test_defaults_run_on_embedded_sqlite_without_redis():
+    settings = Settings.from_env(BASE_ENV)
+    assert settings.database_url.startswith("sqlite:///")
+    assert not settings.uses_redis
+    assert settings.graph_api_base_url == "https://graph.facebook.com"
+    assert settings.graph_api_version.startswith("v")
+    assert settings.app_secrets == ("test-app-secret",)
+
+
+def test_rotation_accepts_both_secrets():
+    settings = Settings.from_env({**BASE_ENV, "FB_APP_SECRET_PREVIOUS": "old"})
+    assert settings.app_secrets == ("test-app-secret", "old")
+
+
+def test_secrets_never_show_in_repr():
+    text = repr(Settings.from_env({**BASE_ENV, "FB_PAGE_ACCESS_TOKEN": "EAAGtoken"}))
+    for secret in ("test-app-secret", "test-verify-token", "test-secret-key", "EAAGtoken"):
+        assert secret not in text
+
+
+def test_dotenv_fills_unset_variables(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("FB_APP_SECRET=from-dotenv\nFB_VERIFY_TOKEN=v\nSECRET_KEY=k\n")
+    monkeypatch.chdir(tmp_path)
+    for key in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    settings = Settings.from_env()
+    assert settings.fb_app_secret == "from-dotenv"
+    assert settings.secret_key == "from-env"  # the environment wins
+
+
+def test_cli_stops_with_one_line_naming_the_variable(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "FB_VERIFY_TOKEN": "v", "SECRET_KEY": "k", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "ntbcare.cli", "tickets", "list"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FB_APP_SECRET" in lines[0]
+    assert "Traceback" not in result.stderr
