@@ -1,0 +1,85 @@
+"""Walks a decoded webhook body and parses every item in it, in order.
+
+Meta batches up to 1000 updates per POST and may put several entries, changes and messaging events in
+one body (facebook-graph.md §2, §5). Each change, messaging event and standby event yields exactly one
+item: a NormalizedEvent or an UnsupportedItem with a reason. Nothing returns early and nothing raises,
+whatever JSON arrives, so one odd item can never hide the rest of a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ingest.errors import describe, read_id, shape_token, unsupported_item
+from ingest.events import ParsedItem
+from ingest.feed import parse_feed_change
+from ingest.messenger import messaging_event_key, parse_messaging
+
+ItemParser = Callable[[Any, str, Any], ParsedItem]
+
+STANDBY_REASON = "another app owns this thread (handover protocol); not ours to answer"
+
+
+def _parse_change(change: Any, page_id: str, entry_time: Any) -> ParsedItem:
+    if not isinstance(change, dict):
+        return unsupported_item("feed", "feed:malformed", "change is not an object", change, page_id)
+    field_name = change.get("field")
+    if field_name != "feed":
+        reason = f"page field {describe(field_name)} is not a complaint source"
+        return unsupported_item("feed", f"change:{shape_token(field_name)}", reason, change, page_id)
+    return parse_feed_change(change.get("value"), page_id, entry_time)
+
+
+def _parse_standby(event: Any, page_id: str, entry_time: Any) -> ParsedItem:
+    key = messaging_event_key(event) or "unknown"
+    return unsupported_item("standby", f"standby:{shape_token(key)}", STANDBY_REASON, event, page_id)
+
+
+# The per-entry lists we read, with the source each one's failures are recorded under.
+ENTRY_LISTS: dict[str, tuple[str, ItemParser]] = {
+    "changes": ("feed", _parse_change),
+    "messaging": ("messenger", parse_messaging),
+    "standby": ("standby", _parse_standby),
+}
+
+
+def parse_entry(entry: Any) -> list[ParsedItem]:
+    """Every change / messaging / standby event of one entry, in wire order."""
+    if not isinstance(entry, dict):
+        return [unsupported_item("unknown", "entry:malformed", "entry is not an object", entry, None)]
+    page_id = read_id(entry, "id")
+    if page_id is None:
+        return [unsupported_item("unknown", "entry:malformed", "missing or invalid entry id", entry, None)]
+    list_names = [name for name in entry if name in ENTRY_LISTS]
+    if not list_names:
+        reason = "entry has neither changes nor messaging"
+        return [unsupported_item("unknown", "entry:unknown", reason, entry, page_id)]
+    entry_time = entry.get("time")
+    items: list[ParsedItem] = []
+    for name in list_names:
+        source, parse_item = ENTRY_LISTS[name]
+        events = entry[name]
+        if not isinstance(events, list):
+            reason = f"entry {name} is not a list"
+            items.append(unsupported_item(source, "entry:malformed", reason, entry, page_id))
+            continue
+        items.extend(parse_item(event, page_id, entry_time) for event in events)
+    return items
+
+
+def parse_delivery(payload: Any) -> list[ParsedItem]:
+    """Every item of a webhook body (``{"object": "page", "entry": [...]}``), in order; never raises."""
+    if not isinstance(payload, dict):
+        return [unsupported_item("unknown", "delivery:malformed", "body is not a JSON object", payload, None)]
+    object_type = payload.get("object")
+    if object_type != "page":
+        reason = f"object {describe(object_type)} is not 'page'"
+        return [unsupported_item("unknown", "delivery:unsupported_object", reason, payload, None)]
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        return [unsupported_item("unknown", "delivery:malformed", "missing entry list", payload, None)]
+    items: list[ParsedItem] = []
+    for entry in entries:
+        items.extend(parse_entry(entry))
+    return items
