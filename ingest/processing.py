@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.envelope import parse_delivery
-from ingest.tickets import apply_items
+from ingest.events import ParsedItem
+from ingest.tickets import apply_batch
 from ntbcare.db import Database
 from ntbcare.models import Delivery, DeliveryStatus, utcnow
 
@@ -59,14 +60,23 @@ def process_batch(
     *,
     page_id: str = "",
     max_attempts: int = 5,
+    chunk_size: int = 100,
     now: Callable[[], datetime] = utcnow,
 ) -> BatchResult:
-    """Process pending deliveries in one transaction, each inside its own savepoint."""
+    """Process pending deliveries, ``chunk_size`` per transaction (short write locks for SQLite)."""
     ids = sorted(set(delivery_ids))
     result = BatchResult()
     if not ids:
         return result
     count_attempt(db, ids)
+    for start in range(0, len(ids), chunk_size):
+        _process_chunk(db, ids[start : start + chunk_size], page_id, max_attempts, now(), result)
+    return result
+
+
+def _process_chunk(
+    db: Database, ids: list[int], page_id: str, max_attempts: int, at: datetime, result: BatchResult
+) -> None:
     with db.scope() as session:
         rows = session.scalars(
             select(Delivery)
@@ -74,29 +84,55 @@ def process_batch(
             .order_by(Delivery.id)
             .with_for_update(skip_locked=True)
         ).all()
-        result.skipped = sorted(set(ids) - {r.id for r in rows})
+        result.skipped.extend(sorted(set(ids) - {r.id for r in rows}))
+        parsed: list[tuple[Delivery, list[ParsedItem]]] = []
         for delivery in rows:
-            _process_one(session, delivery, page_id, max_attempts, now(), result)
-    return result
+            if delivery.attempts > max_attempts:
+                _fail(delivery, at, delivery.error or "gave up: the worker stopped while processing it", result)
+            else:
+                parsed.append((delivery, _parse(delivery)))
+        if not parsed:
+            return
+        try:  # the fast path: the whole chunk at once
+            with session.begin_nested():
+                applied = apply_batch(session, [(d.id, items) for d, items in parsed], page_id=page_id)
+        except Exception as exc:
+            log.info("chunk of %d deliveries failed (%s); isolating the bad one", len(parsed), exc)
+            for delivery, items in parsed:
+                _process_one(session, delivery, items, page_id, max_attempts, at, result)
+            return
+        for delivery, items in parsed:
+            _mark_done(delivery, len(items), at, result)
+        result.opened_ticket_ids.extend(applied.opened_ticket_ids)
+
+
+def _parse(delivery: Delivery) -> list[ParsedItem]:
+    try:
+        payload = json.loads(delivery.body)
+    except ValueError:
+        payload = None  # bodies are checked at the door, replays are not: parse_delivery records it
+    return parse_delivery(payload)
+
+
+def _mark_done(delivery: Delivery, item_count: int, at: datetime, result: BatchResult) -> None:
+    delivery.status = DeliveryStatus.DONE
+    delivery.processed_at = at
+    delivery.item_count = item_count
+    delivery.error = None
+    result.done.append(delivery.id)
 
 
 def _process_one(
-    session: Session, delivery: Delivery, page_id: str, max_attempts: int, at: datetime, result: BatchResult
+    session: Session, delivery: Delivery, items: list[ParsedItem], page_id: str, max_attempts: int, at: datetime,
+    result: BatchResult,
 ) -> None:
-    if delivery.attempts > max_attempts:
-        _fail(delivery, at, delivery.error or "gave up: the worker stopped while processing it", result)
-        return
     error: Exception | None = None
     for _ in range(2):  # a second pass only after a concurrent writer inserted the same key first
         try:
             with session.begin_nested():
-                opened, count = _apply(session, delivery, page_id)
-            delivery.status = DeliveryStatus.DONE
-            delivery.processed_at = at
-            delivery.item_count = count
-            delivery.error = None
-            result.done.append(delivery.id)
-            result.opened_ticket_ids.extend(opened)
+                applied = apply_batch(session, [(delivery.id, items)], page_id=page_id)
+            _mark_done(delivery, len(items), at, result)
+            result.opened_ticket_ids.extend(applied.opened_ticket_ids)
             return
         except IntegrityError as exc:
             error = exc
@@ -119,13 +155,3 @@ def _fail(delivery: Delivery, at: datetime, message: str, result: BatchResult) -
     delivery.error = message
     delivery.processed_at = at
     result.failed.append(delivery.id)
-
-
-def _apply(session: Session, delivery: Delivery, page_id: str) -> tuple[list[int], int]:
-    try:
-        payload = json.loads(delivery.body)
-    except ValueError:
-        payload = None  # stored bodies were checked at the door; replays may not be: parse_delivery records it
-    items = parse_delivery(payload)
-    applied = apply_items(session, delivery.id, items, page_id=page_id)
-    return applied.opened_ticket_ids, len(items)

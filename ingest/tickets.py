@@ -6,103 +6,178 @@
 - an edit updates the text and keeps the previous text in the audit trail; a removal withdraws, never deletes.
 Events may arrive out of order (Facebook retries): an edit before its add opens the ticket with the edited
 text, and an add after its removal opens the ticket already withdrawn.
+
+A whole batch of deliveries is applied with one round of lookups and one flush: the rows a batch can touch
+are loaded up front (a handful of ``IN`` queries) and kept in a :class:`_BatchState`, so a burst of
+thousands of deliveries costs a few statements per hundred deliveries instead of a dozen per delivery.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ingest.events import NormalizedEvent, ParsedItem, UnsupportedItem
-from ntbcare.lifecycle import audit, next_ticket_number, transition
-from ntbcare.models import (
-    Channel,
-    Citizen,
-    Event,
-    Ticket,
-    TicketMessage,
-    TicketStatus,
-)
+from ntbcare.lifecycle import WITA, audit, ensure_ticket_counter, reserve_ticket_numbers, transition
+from ntbcare.models import Channel, Citizen, Event, Ticket, TicketMessage, TicketStatus
+
+REMOVE_KINDS = ("comment.remove", "post.remove")
+LOOKUP_CHUNK = 500
 
 
 @dataclass
 class ApplyResult:
-    """What one delivery did: counts for the delivery row and the ids of tickets that need routing."""
+    """What a batch did: counts for the delivery rows and the new tickets that need routing."""
 
     applied: int = 0
     recorded: int = 0
     unsupported: int = 0
     duplicates: int = 0
-    opened_ticket_ids: list[int] = field(default_factory=list)
+    new_tickets: list[Ticket] = field(default_factory=list)
+
+    @property
+    def opened_ticket_ids(self) -> list[int]:
+        return [t.id for t in self.new_tickets]
+
+
+def _chunked(values: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        yield ordered[start : start + LOOKUP_CHUNK]
+
+
+class _BatchState:
+    """Everything a batch may read, loaded in bulk, then kept current as events are applied."""
+
+    def __init__(self, session: Session, items: Sequence[ParsedItem]) -> None:
+        self.session = session
+        events = [i for i in items if isinstance(i, NormalizedEvent)]
+        self.seen_keys: set[str] = set()
+        for part in _chunked(i.dedup_key for i in items):
+            self.seen_keys.update(session.scalars(select(Event.dedup_key).where(Event.dedup_key.in_(part))))
+        ids = {x for e in events for x in (e.external_id, e.parent_id, e.post_id) if x}
+        self.messages: dict[str, TicketMessage] = {}
+        self.removed_ids: set[str] = set()
+        for part in _chunked(ids):
+            query = (
+                select(TicketMessage)
+                .where(TicketMessage.external_id.in_(part))
+                .options(selectinload(TicketMessage.ticket).selectinload(Ticket.messages))
+            )
+            self.messages.update((m.external_id, m) for m in session.scalars(query))
+            removed = select(Event.external_id).where(Event.external_id.in_(part), Event.kind.in_(REMOVE_KINDS))
+            self.removed_ids.update(session.scalars(removed))
+        self.feed_citizens: dict[str, Citizen] = {}
+        self.psid_citizens: dict[str, Citizen] = {}
+        feed_authors = {e.author_id for e in events if e.source == "feed" and e.author_id}
+        psids = {e.author_id for e in events if e.source == "messenger" and e.author_id}
+        for part in _chunked(feed_authors):
+            self.feed_citizens.update((c.fb_user_id, c) for c in
+                                      session.scalars(select(Citizen).where(Citizen.fb_user_id.in_(part))))
+        self.open_by_psid: dict[str, Ticket] = {}
+        for part in _chunked(psids):
+            self.psid_citizens.update((c.psid, c) for c in
+                                      session.scalars(select(Citizen).where(Citizen.psid.in_(part))))
+            query = (
+                select(Ticket)
+                .where(Ticket.psid.in_(part), Ticket.status.not_in(TicketStatus.FINAL))
+                .options(selectinload(Ticket.messages))
+                .order_by(Ticket.opened_at)
+            )
+            self.open_by_psid.update((t.psid, t) for t in session.scalars(query))  # the newest wins
+        self.new_tickets: list[Ticket] = []
+
+    def open_ticket_of(self, psid: str | None) -> Ticket | None:
+        ticket = self.open_by_psid.get(psid or "")
+        return ticket if ticket is not None and ticket.status not in TicketStatus.FINAL else None
 
 
 def apply_items(session: Session, delivery_id: int, items: list[ParsedItem], *, page_id: str = "") -> ApplyResult:
-    """Apply every item of one delivery inside the caller's transaction."""
+    """Apply one delivery's items inside the caller's transaction."""
+    return apply_batch(session, [(delivery_id, items)], page_id=page_id)
+
+
+def apply_batch(
+    session: Session, deliveries: Sequence[tuple[int, list[ParsedItem]]], *, page_id: str = ""
+) -> ApplyResult:
+    """Apply the items of several deliveries, in order, with one round of lookups and one flush."""
     result = ApplyResult()
-    for item in items:
-        if session.scalar(select(Event.id).where(Event.dedup_key == item.dedup_key)) is not None:
-            result.duplicates += 1
-            continue
-        if isinstance(item, UnsupportedItem):
-            session.add(_event_row(delivery_id, item, "unsupported", item.reason))
-            result.unsupported += 1
-            continue
-        ticket, outcome, reason, opened = _apply_event(session, item, page_id)
-        row = _event_row(delivery_id, item, outcome, reason)
-        row.ticket_id = ticket.id if ticket is not None else None
-        session.add(row)
-        session.flush()
-        if outcome == "applied":
-            result.applied += 1
-        else:
-            result.recorded += 1
-        if opened and ticket is not None:
-            result.opened_ticket_ids.append(ticket.id)
+    items_ = [i for _, items in deliveries for i in items]
+    for year in {i.occurred_at.astimezone(WITA).year for i in items_ if isinstance(i, NormalizedEvent)}:
+        ensure_ticket_counter(session, year)  # before any new object, so no savepoint flushes a numberless ticket
+    state = _BatchState(session, items_)
+    with session.no_autoflush:
+        for delivery_id, items in deliveries:
+            for item in items:
+                _apply_item(state, delivery_id, item, page_id, result)
+        _number_new_tickets(session, state.new_tickets)
+    session.flush()
+    result.new_tickets = state.new_tickets
     return result
 
 
-def _event_row(delivery_id: int, item: ParsedItem, outcome: str, reason: str | None) -> Event:
+def _apply_item(state: _BatchState, delivery_id: int, item: ParsedItem, page_id: str, result: ApplyResult) -> None:
+    if item.dedup_key in state.seen_keys:
+        result.duplicates += 1
+        return
+    state.seen_keys.add(item.dedup_key)
     if isinstance(item, UnsupportedItem):
-        return Event(delivery_id=delivery_id, dedup_key=item.dedup_key, source=item.source, kind=item.shape,
-                     page_id=item.page_id, outcome=outcome, reason=reason, payload=item.raw)
-    return Event(delivery_id=delivery_id, dedup_key=item.dedup_key, source=item.source, kind=item.kind,
-                 external_id=item.external_id, page_id=item.page_id, author_id=item.author_id,
-                 occurred_at=item.occurred_at, outcome=outcome, reason=reason, payload=item.raw)
+        state.session.add(Event(delivery_id=delivery_id, dedup_key=item.dedup_key, source=item.source,
+                                kind=item.shape, page_id=item.page_id, outcome="unsupported", reason=item.reason,
+                                payload=item.raw))
+        result.unsupported += 1
+        return
+    ticket, outcome, reason = _apply_event(state, item, page_id)
+    state.session.add(Event(delivery_id=delivery_id, dedup_key=item.dedup_key, source=item.source, kind=item.kind,
+                            external_id=item.external_id, page_id=item.page_id, author_id=item.author_id,
+                            occurred_at=item.occurred_at, outcome=outcome, reason=reason, payload=item.raw,
+                            ticket=ticket))
+    if item.kind in REMOVE_KINDS:
+        state.removed_ids.add(item.external_id)
+    if outcome == "applied":
+        result.applied += 1
+    else:
+        result.recorded += 1
 
 
-Outcome = tuple[Ticket | None, str, str | None, bool]
+def _number_new_tickets(session: Session, tickets: list[Ticket]) -> None:
+    by_year: dict[int, list[Ticket]] = defaultdict(list)
+    for ticket in tickets:
+        by_year[ticket.opened_at.astimezone(WITA).year].append(ticket)
+    for year, group in by_year.items():
+        for ticket, number in zip(group, reserve_ticket_numbers(session, year, len(group)), strict=True):
+            ticket.number = number
 
 
-def _apply_event(session: Session, ev: NormalizedEvent, page_id: str) -> Outcome:
+Outcome = tuple[Ticket | None, str, str | None]
+
+
+def _apply_event(state: _BatchState, ev: NormalizedEvent, page_id: str) -> Outcome:
     if ev.is_from_page or (page_id and ev.author_id == page_id):
-        return None, "recorded", "written by the page itself: never a ticket", False
+        return None, "recorded", "written by the page itself: never a ticket"
     handler = _HANDLERS.get(ev.kind)
     if handler is None:
-        return None, "recorded", f"{ev.kind} events do not change tickets", False
-    return handler(session, ev)
+        return None, "recorded", f"{ev.kind} events do not change tickets"
+    return handler(state, ev)
 
 
-def _message(session: Session, external_id: str | None) -> TicketMessage | None:
-    if not external_id:
-        return None
-    return session.scalars(select(TicketMessage).where(TicketMessage.external_id == external_id)).first()
-
-
-def _citizen(session: Session, ev: NormalizedEvent) -> Citizen | None:
+def _citizen(state: _BatchState, ev: NormalizedEvent) -> Citizen | None:
     if not ev.author_id:
         return None
-    column = Citizen.psid if ev.source == "messenger" else Citizen.fb_user_id
-    citizen = session.scalars(select(Citizen).where(column == ev.author_id)).first()
+    known = state.psid_citizens if ev.source == "messenger" else state.feed_citizens
+    citizen = known.get(ev.author_id)
     if citizen is None:
         citizen = Citizen(display_name=ev.author_name)
         if ev.source == "messenger":
             citizen.psid = ev.author_id
         else:
             citizen.fb_user_id = ev.author_id
-        session.add(citizen)
-        session.flush()
+        state.session.add(citizen)
+        known[ev.author_id] = citizen
     elif ev.author_name and citizen.display_name != ev.author_name:
         citizen.display_name = ev.author_name
     return citizen
@@ -112,21 +187,13 @@ def _attachments(ev: NormalizedEvent) -> list[dict[str, str | None]]:
     return [{"type": a.type, "url": a.url} for a in ev.attachments]
 
 
-def _was_removed_earlier(session: Session, external_id: str) -> bool:
-    kinds = ("comment.remove", "post.remove")
-    query = select(Event.id).where(Event.external_id == external_id, Event.kind.in_(kinds))
-    return session.scalar(query) is not None
-
-
-def _open_ticket(session: Session, ev: NormalizedEvent, channel: str) -> Ticket:
-    citizen = _citizen(session, ev)
+def _open_ticket(state: _BatchState, ev: NormalizedEvent, channel: str, kind: str) -> Ticket:
     ticket = Ticket(
-        number=next_ticket_number(session, ev.occurred_at),
         status=TicketStatus.NEW,
         channel=channel,
         text=ev.text or "",
         attachments=_attachments(ev),
-        citizen_id=citizen.id if citizen else None,
+        citizen=_citizen(state, ev),
         origin_id=ev.external_id,
         post_id=ev.post_id,
         comment_id=ev.external_id if channel == Channel.COMMENT else None,
@@ -134,137 +201,121 @@ def _open_ticket(session: Session, ev: NormalizedEvent, channel: str) -> Ticket:
         permalink=ev.permalink,
         opened_at=ev.occurred_at,
         last_citizen_message_at=ev.occurred_at,
+        messages=[],
     )
-    session.add(ticket)
-    session.flush()
-    audit(session, ticket, "opened", actor="citizen", to_status=ticket.status,
+    state.session.add(ticket)
+    state.new_tickets.append(ticket)
+    audit(state.session, ticket, "opened", actor="citizen", to_status=ticket.status,
           detail={"channel": channel, "external_id": ev.external_id})
+    _add_message(state, ticket, ev, kind)
+    if channel == Channel.MESSENGER and ev.author_id:
+        state.open_by_psid[ev.author_id] = ticket
     return ticket
 
 
-def _add_message(session: Session, ticket: Ticket, ev: NormalizedEvent, kind: str) -> TicketMessage:
-    message = TicketMessage(
-        ticket_id=ticket.id, external_id=ev.external_id, kind=kind, author_id=ev.author_id, text=ev.text,
-        attachments=_attachments(ev), occurred_at=ev.occurred_at,
-    )
-    session.add(message)
-    session.flush()
-    session.refresh(ticket, ["messages"])
+def _add_message(state: _BatchState, ticket: Ticket, ev: NormalizedEvent, kind: str) -> TicketMessage:
+    message = TicketMessage(external_id=ev.external_id, kind=kind, author_id=ev.author_id, text=ev.text,
+                            attachments=_attachments(ev), occurred_at=ev.occurred_at)
+    ticket.messages.append(message)
+    state.messages[ev.external_id] = message
     return message
 
 
 def _refresh_text(ticket: Ticket) -> None:
     """A ticket's text is everything the citizen wrote, in order; removed messages stay (flagged)."""
-    ticket.text = "\n".join(m.text for m in ticket.messages if m.text)
-    ticket.attachments = [a for m in ticket.messages for a in (m.attachments or [])]
+    ordered = sorted(ticket.messages, key=lambda m: m.occurred_at)
+    ticket.text = "\n".join(m.text for m in ordered if m.text)
+    ticket.attachments = [a for m in ordered for a in (m.attachments or [])]
 
 
-def _open_feed_ticket(session: Session, ev: NormalizedEvent, channel: str, kind: str) -> Ticket:
-    ticket = _open_ticket(session, ev, channel)
-    _add_message(session, ticket, ev, kind)
-    if _was_removed_earlier(session, ev.external_id):
-        _mark_removed(session, ticket, _message(session, ev.external_id))
+def _open_feed_ticket(state: _BatchState, ev: NormalizedEvent, channel: str, kind: str) -> Ticket:
+    ticket = _open_ticket(state, ev, channel, kind)
+    if ev.external_id in state.removed_ids:
+        _mark_removed(state, ticket, state.messages[ev.external_id])
     return ticket
 
 
-def _on_feed_add(session: Session, ev: NormalizedEvent) -> Outcome:
-    existing = _message(session, ev.external_id)
+def _on_feed_add(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    existing = state.messages.get(ev.external_id)
     if existing is not None:
-        return existing.ticket, "recorded", "already known (an edit arrived first)", False
+        return existing.ticket, "recorded", "already known (an edit arrived first)"
     if ev.kind.startswith("post."):
-        return _open_feed_ticket(session, ev, Channel.POST, "post"), "applied", None, True
-    parent = _message(session, ev.parent_id) if ev.is_reply else _message(session, ev.post_id)
+        return _open_feed_ticket(state, ev, Channel.POST, "post"), "applied", None
+    parent = state.messages.get(ev.parent_id or "") if ev.is_reply else state.messages.get(ev.post_id or "")
     if parent is not None:
         ticket = parent.ticket
-        _add_message(session, ticket, ev, "reply" if ev.is_reply else "comment")
-        ticket.last_citizen_message_at = ev.occurred_at
+        _add_message(state, ticket, ev, "reply" if ev.is_reply else "comment")
+        ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
         _refresh_text(ticket)
-        audit(session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
-        return ticket, "applied", "joined the ticket of its parent", False
-    return _open_feed_ticket(session, ev, Channel.COMMENT, "comment"), "applied", None, True
+        audit(state.session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
+        return ticket, "applied", "joined the ticket of its parent"
+    return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
 
 
-def _on_feed_edit(session: Session, ev: NormalizedEvent) -> Outcome:
-    message = _message(session, ev.external_id)
+def _on_feed_edit(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    message = state.messages.get(ev.external_id)
     if message is None:
-        ticket, _, _, opened = _on_feed_add(session, ev)
-        return ticket, "applied", "edit arrived before its add: opened with the edited text", opened
+        ticket, _, _ = _on_feed_add(state, ev)
+        return ticket, "applied", "edit arrived before its add: opened with the edited text"
     ticket = message.ticket
     if message.occurred_at > ev.occurred_at:
-        return ticket, "recorded", "an older edit than the text we have", False
+        return ticket, "recorded", "an older edit than the text we have"
     previous = message.text
     message.text = ev.text
     message.occurred_at = ev.occurred_at
     _refresh_text(ticket)
-    audit(session, ticket, "text_edited", actor="citizen",
+    audit(state.session, ticket, "text_edited", actor="citizen",
           detail={"external_id": ev.external_id, "previous": previous, "new": ev.text})
-    return ticket, "applied", None, False
+    return ticket, "applied", None
 
 
-def _mark_removed(session: Session, ticket: Ticket, message: TicketMessage | None) -> None:
-    if message is not None:
-        message.removed = True
-    if message is not None and message.external_id == ticket.origin_id:
-        transition(session, ticket, TicketStatus.WITHDRAWN, actor="citizen", action="withdrawn",
+def _mark_removed(state: _BatchState, ticket: Ticket, message: TicketMessage) -> None:
+    message.removed = True
+    if message.external_id == ticket.origin_id:
+        transition(state.session, ticket, TicketStatus.WITHDRAWN, actor="citizen", action="withdrawn",
                    detail={"external_id": message.external_id, "reason": "removed on Facebook"})
     else:
-        audit(session, ticket, "message_removed", actor="citizen",
-              detail={"external_id": message.external_id if message else None})
+        audit(state.session, ticket, "message_removed", actor="citizen", detail={"external_id": message.external_id})
 
 
-def _on_feed_remove(session: Session, ev: NormalizedEvent) -> Outcome:
-    message = _message(session, ev.external_id)
+def _on_feed_remove(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    message = state.messages.get(ev.external_id)
     if message is None:
-        return None, "recorded", "removal of something we never saw; kept for a late add", False
+        return None, "recorded", "removal of something we never saw; kept for a late add"
     if message.removed:
-        return message.ticket, "recorded", "already removed", False
-    _mark_removed(session, message.ticket, message)
-    return message.ticket, "applied", None, False
+        return message.ticket, "recorded", "already removed"
+    _mark_removed(state, message.ticket, message)
+    return message.ticket, "applied", None
 
 
-def _on_feed_hide(session: Session, ev: NormalizedEvent) -> Outcome:
-    message = _message(session, ev.external_id)
+def _on_feed_hide(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    message = state.messages.get(ev.external_id)
     if message is None:
-        return None, "recorded", "hide/unhide of a comment we never saw", False
+        return None, "recorded", "hide/unhide of a comment we never saw"
     message.hidden = ev.kind == "comment.hide"
-    audit(session, message.ticket, "comment_hidden" if message.hidden else "comment_unhidden",
+    audit(state.session, message.ticket, "comment_hidden" if message.hidden else "comment_unhidden",
           detail={"external_id": ev.external_id})
-    return message.ticket, "applied", None, False
+    return message.ticket, "applied", None
 
 
-def _open_ticket_of(session: Session, psid: str | None) -> Ticket | None:
-    if not psid:
-        return None
-    query = (
-        select(Ticket)
-        .where(Ticket.psid == psid, Ticket.status.not_in(TicketStatus.FINAL))
-        .order_by(Ticket.opened_at.desc())
-    )
-    return session.scalars(query).first()
-
-
-def _on_message(session: Session, ev: NormalizedEvent) -> Outcome:
-    if _message(session, ev.external_id) is not None:
-        return None, "recorded", "already known", False
-    ticket = _open_ticket_of(session, ev.author_id)
+def _on_message(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    if ev.external_id in state.messages:
+        return None, "recorded", "already known"
+    ticket = state.open_ticket_of(ev.author_id)
     if ticket is None:
-        ticket = _open_ticket(session, ev, Channel.MESSENGER)
-        _add_message(session, ticket, ev, "message")
-        return ticket, "applied", None, True
-    _add_message(session, ticket, ev, "message")
-    if ticket.last_citizen_message_at is None or ev.occurred_at > ticket.last_citizen_message_at:
-        ticket.last_citizen_message_at = ev.occurred_at
+        return _open_ticket(state, ev, Channel.MESSENGER, "message"), "applied", None
+    _add_message(state, ticket, ev, "message")
+    ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
     _refresh_text(ticket)
-    audit(session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
-    return ticket, "applied", "joined the citizen's open ticket", False
+    audit(state.session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
+    return ticket, "applied", "joined the citizen's open ticket"
 
 
-def _on_postback(session: Session, ev: NormalizedEvent) -> Outcome:
-    ticket = _open_ticket_of(session, ev.author_id)
-    if ticket is not None and (ticket.last_citizen_message_at is None
-                               or ev.occurred_at > ticket.last_citizen_message_at):
-        ticket.last_citizen_message_at = ev.occurred_at  # keeps the 24-hour messaging window accurate
-    return ticket, "recorded", "button taps are kept with the conversation, not as complaint text", False
+def _on_postback(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    ticket = state.open_ticket_of(ev.author_id)
+    if ticket is not None:  # keeps the 24-hour messaging window accurate
+        ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
+    return ticket, "recorded", "button taps are kept with the conversation, not as complaint text"
 
 
 _HANDLERS = {

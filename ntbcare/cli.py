@@ -89,7 +89,7 @@ def run(host: str, port: int) -> None:
         log.info("no REDIS_URL: deliveries are processed in-process")
     click.echo(f"NTB Care listening on http://{host}:{port}  (webhook: /webhook, health: /healthz)", err=True)
     try:
-        _gunicorn(settings, host, port, workers=1, threads=8)
+        _gunicorn(settings, host, port, workers=1, threads=64)
     finally:
         if child is not None:
             child.send_signal(signal.SIGTERM)
@@ -99,13 +99,16 @@ def run(host: str, port: int) -> None:
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--threads", default=16, show_default=True, type=int, help="threads per worker process")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--workers", default=None, type=int,
+              help="gunicorn worker processes [default: 1 on SQLite (one writer), 2 on PostgreSQL]")
+@click.option("--threads", default=64, show_default=True, type=int, help="threads per worker process")
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """The web server alone (gunicorn), for production next to `ntbcare worker`."""
     settings = _settings()
     _setup_logging(settings.log_level)
     _runtime(settings).close()
+    if workers is None:
+        workers = 1 if settings.is_sqlite else 2
     _gunicorn(settings, host, port, workers=workers, threads=threads)
 
 

@@ -8,6 +8,9 @@ noticed in about a second rather than hanging the webhook.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +78,39 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+class SQLiteWriteLock:
+    """Queues SQLite writers of all processes on one kernel lock.
+
+    SQLite's own busy handler waits by sleeping in steps of up to 100 ms, so writers in several processes
+    (gunicorn workers, the worker) lose most of their time sleeping while the lock is free. A blocking
+    ``flock`` wakes the next writer the moment the lock is released. A thread lock orders the threads of one
+    process, since ``flock`` is held per open file, not per thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._local:
+            if self._depth == 0:
+                if self._fd is None or self._pid != os.getpid():
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._pid = os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class Database:
     """The engine and session factory of one process, built from a URL once."""
 
@@ -82,6 +118,10 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url, **engine_options)
         self.sessions = make_sessionmaker(self.engine)
+        database = self.engine.url.database if self.is_sqlite else None
+        self.write_lock = (
+            SQLiteWriteLock(Path(database + "-writelock")) if database and database != ":memory:" else None
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,8 +130,15 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
-    def scope(self):  # type: ignore[no-untyped-def]
-        return session_scope(self.sessions)
+    @contextmanager
+    def scope(self) -> Iterator[Session]:
+        """One write transaction (behind the SQLite write lock when there is one)."""
+        if self.write_lock is None:
+            with session_scope(self.sessions) as session:
+                yield session
+            return
+        with self.write_lock.held(), session_scope(self.sessions) as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -21,24 +21,42 @@ def format_ticket_number(year: int, sequence: int) -> str:
     return f"NTB-{year}-{sequence:06d}"
 
 
-def next_ticket_number(session: Session, when: datetime) -> str:
-    """Take the next number of ``when``'s year; the counter row lock makes it safe across workers."""
-    year = when.astimezone(WITA).year
+def ensure_ticket_counter(session: Session, year: int) -> None:
+    """Create ``year``'s counter row if needed, so that reserving numbers later is a single UPDATE."""
+    if session.get(TicketCounter, year) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(TicketCounter(year=year, last=0))
+    except IntegrityError:  # another worker created it first
+        pass
+
+
+def reserve_ticket_numbers(session: Session, year: int, count: int) -> list[str]:
+    """Take the next ``count`` numbers of ``year`` in one statement; the counter row lock makes it safe
+    across workers (a concurrent batch waits for this transaction)."""
+    if count <= 0:
+        return []
     bump = (
         update(TicketCounter)
         .where(TicketCounter.year == year)
-        .values(last=TicketCounter.last + 1)
+        .values(last=TicketCounter.last + count)
         .returning(TicketCounter.last)
     )
-    sequence = session.execute(bump).scalar_one_or_none()
-    if sequence is None:
+    last = session.execute(bump).scalar_one_or_none()
+    if last is None:
         try:
             with session.begin_nested():
-                session.add(TicketCounter(year=year, last=1))
-            sequence = 1
+                session.add(TicketCounter(year=year, last=count))
+            last = count
         except IntegrityError:  # another worker created this year's counter first
-            sequence = session.execute(bump).scalar_one()
-    return format_ticket_number(year, sequence)
+            last = session.execute(bump).scalar_one()
+    return [format_ticket_number(year, n) for n in range(last - count + 1, last + 1)]
+
+
+def next_ticket_number(session: Session, when: datetime) -> str:
+    """The next number of ``when``'s year (WITA calendar)."""
+    return reserve_ticket_numbers(session, when.astimezone(WITA).year, 1)[0]
 
 
 def audit(
@@ -52,7 +70,7 @@ def audit(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        ticket_id=ticket.id if ticket is not None else None,
+        ticket=ticket,
         actor=actor,
         action=action,
         from_status=from_status,
@@ -74,7 +92,6 @@ def transition(
         return False
     before = ticket.status
     ticket.status = to_status
-    session.flush()
     audit(session, ticket, action, actor=actor, from_status=before, to_status=to_status, detail=detail)
     return True
 

@@ -125,6 +125,8 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    ticket: Mapped[Ticket | None] = relationship()
+
 
 class Citizen(Base):
     """A person writing to the page: a feed user id, a Messenger PSID, or both once linked."""
@@ -218,6 +220,8 @@ class AuditEntry(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket | None] = relationship()
 
 
 class TicketCounter(Base):

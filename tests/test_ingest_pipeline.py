@@ -211,7 +211,7 @@ def test_a_failing_delivery_is_retried_then_marked_failed_with_its_error(post, r
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("parser exploded")
 
-    monkeypatch.setattr(ingest.processing, "apply_items", broken)
+    monkeypatch.setattr(ingest.processing, "apply_batch", broken)
     assert post("feed__comment__add").status_code == 200
     [delivery_id] = drain(runtime)
     with runtime.db.session() as session:
