@@ -31,6 +31,11 @@ def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
         len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
         len(result.opened_ticket_ids),
     )
+    if result.opened_ticket_ids:
+        try:
+            runtime.route(result.opened_ticket_ids)
+        except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
+            log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
     return result
 
 
@@ -61,6 +66,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
+    runtime.classifier  # noqa: B018 - load before forking, so every work-horse inherits it
     runtime.start_sweeper(dispatch=dispatcher.enqueue_now)
     worker = Worker(
         [dispatcher.queue],

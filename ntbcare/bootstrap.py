@@ -41,6 +41,9 @@ def initialise(settings: Settings) -> str:
 
         with db.scope() as session:
             added, updated = seed_agencies(session, load_registry())
-        return f"{added} agencies added, {updated} refreshed"
+        from ntbcare.runtime import load_classifier
+
+        load_classifier(settings.routing_model_path)  # trains from the bundled seed when no model is saved
+        return f"{added} agencies added, {updated} refreshed; routing model at {settings.routing_model_path}"
     finally:
         db.dispose()

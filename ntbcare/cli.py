@@ -283,6 +283,9 @@ def deliveries_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")
 
 
+from ntbcare import cli_routing  # noqa: E402,F401  (registers its commands on the groups above)
+
+
 def main() -> None:
     cli(prog_name="ntbcare")
 

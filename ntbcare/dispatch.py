@@ -228,13 +228,14 @@ def sweep(
 
 
 class Sweeper:
-    """Runs :func:`sweep` every ``interval`` seconds in a daemon thread until stopped."""
+    """Runs :func:`sweep` and the periodic ``tasks`` every ``interval`` seconds in a daemon thread."""
 
     def __init__(
         self, db: Database, dispatch: Callable[[list[int]], None], *, interval: float, redispatch_after: float,
-        batch_size: int = 200,
+        batch_size: int = 200, tasks: list[Callable[[], None]] | None = None,
     ) -> None:
         self.db = db
+        self.tasks = tasks or []
         self.dispatch = dispatch
         self.interval = interval
         self.redispatch_after = redispatch_after
@@ -252,6 +253,11 @@ class Sweeper:
                 sweep(self.db, self.dispatch, redispatch_after=self.redispatch_after, batch_size=self.batch_size)
             except Exception as exc:
                 log.warning("sweep failed (%s); trying again in %ss", exc, self.interval)
+            for task in self.tasks:
+                try:
+                    task()
+                except Exception:
+                    log.exception("periodic task %s failed; trying again in %ss", task.__name__, self.interval)
             self._stop.wait(self.interval)
 
     def is_alive(self) -> bool:

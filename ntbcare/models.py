@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -176,6 +177,18 @@ class Ticket(Base):
     psid: Mapped[str | None] = mapped_column(String(64), index=True)
     permalink: Mapped[str | None] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Routing: the classifier's verdict, the deadline tier and the first-answer deadline.
+    tier: Mapped[str] = mapped_column(String(16), default="normal")
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    location_code: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    classification: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    # Bumped to revoke every agency link issued for this ticket (reassignment, a leaked link).
+    link_version: Mapped[int] = mapped_column(Integer, default=1)
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the citizen wrote it
     last_citizen_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -222,6 +235,56 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket | None] = relationship()
+
+
+class RoutingDecision(Base):
+    """A person's routing decision (operator assign/reassign/not a complaint, agency "not ours"):
+    the labelled examples the classifier learns from."""
+
+    __tablename__ = "routing_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    complaint: Mapped[bool] = mapped_column(Boolean)
+    agency_code: Mapped[str | None] = mapped_column(String(40))  # the right target (None: not a complaint)
+    rejected_code: Mapped[str | None] = mapped_column(String(40))  # the target an agency said is not theirs
+    kind: Mapped[str] = mapped_column(String(16))  # assign, reassign, not_complaint, not_ours
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailStatus:
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboundMail(Base):
+    """An e-mail we owe someone: written before sending, so a failed send is retried and never lost."""
+
+    __tablename__ = "outbound_mails"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # forward:<ticket>:<agency>:<link version>, reminder:<ticket>:<n>, escalation:<ticket>: each sent once.
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agency_code: Mapped[str | None] = mapped_column(String(40))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship()
+
+    __table_args__ = (Index("ix_outbound_mails_status_next", "status", "next_attempt_at"),)
 
 
 class TicketCounter(Base):

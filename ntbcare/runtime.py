@@ -7,7 +7,11 @@ is created at import time and tests can swap any part.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
 
 from ntbcare.db import Database
 from ntbcare.dispatch import Dispatcher, EmbeddedDispatcher, InlineDispatcher, RQDispatcher, Sweeper
@@ -15,6 +19,28 @@ from ntbcare.inbox import DeliveryWriter
 from ntbcare.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Loaded once per process and inherited by RQ's forked work-horses, so a job never reloads the model.
+_classifiers: dict[str, Any] = {}
+_classifier_lock = threading.Lock()
+
+
+def load_classifier(path: str) -> Any:
+    """The routing classifier saved at ``path`` (trained from the bundled seed and saved if missing).
+
+    Reloaded when the file changes, so `ntbcare routing train` reaches running workers without a restart.
+    """
+    file = Path(path).resolve()
+    key = str(file)
+    with _classifier_lock:
+        stamp = file.stat().st_mtime_ns if file.exists() else None
+        cached = _classifiers.get(key)
+        if cached is None or (stamp is not None and cached[0] != stamp):
+            from routing.classify import Classifier
+
+            classifier = Classifier.load(file)
+            _classifiers[key] = (file.stat().st_mtime_ns if file.exists() else None, classifier)
+        return _classifiers[key][1]
 
 
 @dataclass
@@ -24,6 +50,7 @@ class Runtime:
     dispatcher: Dispatcher
     sweeper: Sweeper | None = None
     writer: DeliveryWriter = field(init=False)
+    _policy: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Late-bound so a dispatcher swapped after construction still receives the committed ids.
@@ -53,6 +80,47 @@ class Runtime:
 
         return handle_batch(self, ids)
 
+    @property
+    def classifier(self) -> Any:
+        return load_classifier(self.settings.routing_model_path)
+
+    @property
+    def deadline_policy(self) -> Any:
+        if self._policy is None:
+            from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
+
+            start, end = self.settings.office_hours
+            calendar = WorkingCalendar(holidays=load_holidays(), day_start=time(start),
+                                       day_end=time(23, 59, 59) if end == 24 else time(end))
+            self._policy = DeadlinePolicy.from_hours(
+                calendar, urgent=self.settings.deadline_urgent_hours,
+                important=self.settings.deadline_important_hours, normal=self.settings.deadline_normal_hours)
+        return self._policy
+
+    def route(self, ticket_ids: list[int] | None = None, *, older_than: float = 0.0) -> Any:
+        """Classify and route new tickets, then send the forward e-mails they need."""
+        from routing.forwarding import send_due_mails
+        from routing.route import route_new_tickets
+
+        result = route_new_tickets(self.db, self.classifier, self.deadline_policy, ticket_ids,
+                                   older_than=older_than)
+        if result.mail_ids:
+            send_due_mails(self.db, self.settings, ids=result.mail_ids)
+        return result
+
+    def periodic_tasks(self) -> list[Any]:
+        """What the sweeper runs besides re-dispatching deliveries: nothing waits on a lost job."""
+        from routing.forwarding import schedule_followups, send_due_mails
+
+        def route_stragglers() -> None:  # tickets whose routing was interrupted (crash, restart)
+            self.route(older_than=max(30.0, self.settings.sweep_interval))
+
+        def follow_up() -> None:
+            schedule_followups(self.db, self.settings, self.deadline_policy)
+            send_due_mails(self.db, self.settings)
+
+        return [route_stragglers, follow_up]
+
     def start_sweeper(self, dispatch=None) -> Sweeper:  # type: ignore[no-untyped-def]
         self.sweeper = Sweeper(
             self.db,
@@ -60,6 +128,7 @@ class Runtime:
             interval=self.settings.sweep_interval,
             redispatch_after=self.settings.redispatch_after,
             batch_size=self.settings.ingest_batch_size,
+            tasks=self.periodic_tasks(),
         ).start()
         return self.sweeper
 

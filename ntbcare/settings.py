@@ -74,7 +74,8 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in schemes or (scheme not in {"sqlite"} and not parts.netloc):
         allowed = ", ".join(f"{s}://" for s in schemes)
-        raise ConfigError(f"{name} must be a URL starting with {allowed}; got {value!r}")
+        shown = value if parts.password is None else value.replace(parts.password, "***")
+        raise ConfigError(f"{name} must be a URL starting with {allowed}; got {shown!r}")
     return value
 
 
@@ -111,6 +112,13 @@ class Settings:
     max_delivery_attempts: int = 5
     embedded_worker_threads: int = 1
     log_level: str = "INFO"
+    routing_model_path: str = "routing-model.pkl"
+    operator_emails: tuple[str, ...] = ()
+    deadline_urgent_hours: float = 1.0
+    deadline_important_hours: float = 24.0
+    deadline_normal_hours: float = 48.0
+    office_hours: tuple[int, int] = (8, 16)
+    agency_link_max_age_days: int = 14
 
     def __repr__(self) -> str:
         shown = []
@@ -165,6 +173,13 @@ class Settings:
             max_delivery_attempts=_int(env, "MAX_DELIVERY_ATTEMPTS", 5, minimum=1),
             embedded_worker_threads=_int(env, "EMBEDDED_WORKER_THREADS", 1, minimum=1),
             log_level=_log_level(env),
+            routing_model_path=_text(env, "ROUTING_MODEL_PATH", "routing-model.pkl"),
+            operator_emails=_emails(env, "OPERATOR_EMAILS"),
+            deadline_urgent_hours=_float(env, "DEADLINE_URGENT_HOURS", 1.0, minimum=0.1),
+            deadline_important_hours=_float(env, "DEADLINE_IMPORTANT_HOURS", 24.0, minimum=0.1),
+            deadline_normal_hours=_float(env, "DEADLINE_NORMAL_HOURS", 48.0, minimum=0.1),
+            office_hours=_office_hours(env, "OFFICE_HOURS"),
+            agency_link_max_age_days=_int(env, "AGENCY_LINK_MAX_AGE_DAYS", 14, minimum=1),
         )
 
 
@@ -180,6 +195,25 @@ def _log_level(env: Mapping[str, str]) -> str:
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {value!r}")
     return value
+
+
+def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in _text(env, name).split(",") if v.strip())
+    for value in values:
+        if "@" not in value or " " in value:
+            raise ConfigError(f"{name} must be a comma-separated list of e-mail addresses, got {value!r}")
+    return values
+
+
+def _office_hours(env: Mapping[str, str], name: str) -> tuple[int, int]:
+    raw = _text(env, name, "08:00-16:00")
+    try:
+        start, end = (int(part.strip().split(":")[0]) for part in raw.split("-"))
+    except ValueError:
+        raise ConfigError(f"{name} must look like 08:00-16:00, got {raw!r}") from None
+    if not 0 <= start < end <= 24:
+        raise ConfigError(f"{name} must look like 08:00-16:00 with the start before the end, got {raw!r}")
+    return start, end
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +30,16 @@ APP_SECRET = "test-app-secret"
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
+# One routing model per test run, trained from the bundled seed on first use and shared with subprocesses.
+MODEL_PATH = str(Path(tempfile.mkdtemp(prefix="ntbcare-test-model-")) / "routing-model.pkl")
+
 BASE_ENV = {
     "FB_APP_SECRET": APP_SECRET,
     "FB_VERIFY_TOKEN": "test-verify-token",
     "SECRET_KEY": "test-secret-key",
     "FB_PAGE_ID": PAGE_ID,
     "PUBLIC_BASE_URL": "http://ntbcare.test",
+    "ROUTING_MODEL_PATH": MODEL_PATH,
 }
 
 
@@ -143,15 +148,20 @@ class RecordingDispatcher:
         return None
 
 
-def drain(rt: Runtime) -> list[int]:
-    """Process every pending delivery now, as a worker would; returns the ids processed."""
+def drain(rt: Runtime, *, route: bool = False) -> list[int]:
+    """Process every pending delivery now, as a worker would (routing the new tickets only with ``route``)."""
     from sqlalchemy import select
 
+    from ingest.processing import process_batch
     from ntbcare.models import Delivery, DeliveryStatus
 
     with rt.db.session() as session:
         ids = list(session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING)))
-    InlineDispatcher(rt.process, batch_size=rt.settings.ingest_batch_size).dispatch(ids)
+
+    def ingest_only(batch: list[int]) -> None:
+        process_batch(rt.db, batch, page_id=rt.settings.fb_page_id, max_attempts=rt.settings.max_delivery_attempts)
+
+    InlineDispatcher(rt.process if route else ingest_only, batch_size=rt.settings.ingest_batch_size).dispatch(ids)
     return ids
 
 

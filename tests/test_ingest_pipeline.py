@@ -219,7 +219,7 @@ def test_a_failing_delivery_is_retried_then_marked_failed_with_its_error(post, r
         assert delivery.status == "pending" and delivery.attempts == 1
         assert "parser exploded" in delivery.error and delivery.next_attempt_at is not None
     for _ in range(runtime.settings.max_delivery_attempts):
-        runtime.process([delivery_id])
+        drain(runtime)
     with runtime.db.session() as session:
         delivery = session.get(Delivery, delivery_id)
         assert delivery.status == "failed" and "parser exploded" in delivery.error

@@ -1,0 +1,154 @@
+"""Route new tickets: classify, then not-a-complaint, operator review, or an agency with a forward e-mail.
+
+Classification runs outside the write transaction (it is CPU work); the verdict is applied only to
+tickets still ``new``, so running the same routing twice (a retry, two workers) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ntbcare.db import Database
+from ntbcare.lifecycle import transition
+from ntbcare.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
+from routing.classify import Classification
+from routing.deadlines import DeadlinePolicy, deadline_for
+
+log = logging.getLogger(__name__)
+
+# Why a ticket waits for an operator; shown in the review queue.
+REVIEW_REASONS = {
+    "low_confidence": "klasifikasi kurang yakin",
+    "close_candidates": "dua instansi sama kuat",
+    "jurisdiction_unknown": "kewenangan belum jelas (mis. status jalan)",
+    "complaint_unsure": "belum jelas apakah ini pengaduan",
+    "no_text": "tidak ada teks (hanya foto/stiker)",
+    "no_contacts": "instansi belum punya alamat e-mail",
+    "unknown_agency": "kode instansi tidak dikenal",
+    "not_ours": "instansi menyatakan bukan kewenangannya",
+    "forward_failed": "e-mail ke instansi ditolak",
+}
+
+
+class TextClassifier(Protocol):
+    def classify_many(self, texts: Sequence[str]) -> list[Classification]: ...
+
+
+@dataclass
+class RouteResult:
+    not_complaint: list[int] = field(default_factory=list)
+    review: list[int] = field(default_factory=list)
+    routed: list[int] = field(default_factory=list)
+    mail_ids: list[int] = field(default_factory=list)
+
+
+def put_in_review(session: Session, ticket: Ticket, reason: str, *, actor: str = "classifier",
+                  detail: dict | None = None) -> None:
+    ticket.review_reason = reason
+    transition(session, ticket, TicketStatus.REVIEW, actor=actor, action="review",
+               detail={"reason": reason, **(detail or {})})
+
+
+def forward_key(ticket: Ticket, agency_code: str) -> str:
+    return f"forward:{ticket.id}:{agency_code}:{ticket.link_version}"
+
+
+def add_mail(session: Session, *, key: str, kind: str, ticket: Ticket, agency_code: str | None,
+             recipients: list[str]) -> OutboundMail | None:
+    """Record a mail we owe (once per key); the sender picks it up after commit."""
+    if session.scalar(select(OutboundMail.id).where(OutboundMail.key == key)) is not None:
+        return None
+    mail = OutboundMail(key=key, kind=kind, ticket=ticket, agency_code=agency_code, recipients=list(recipients))
+    try:
+        with session.begin_nested():
+            session.add(mail)
+    except IntegrityError:  # another worker recorded it first
+        return None
+    return mail
+
+
+def assign_agency(
+    session: Session, ticket: Ticket, agency_code: str, *, actor: str, now: datetime
+) -> OutboundMail | None:
+    """Give ``ticket`` to an agency and owe it the forward e-mail; review when the agency cannot receive it."""
+    agency = session.get(Agency, agency_code)
+    if agency is None or not agency.active:
+        put_in_review(session, ticket, "unknown_agency", actor=actor, detail={"agency": agency_code})
+        return None
+    ticket.agency_code = agency_code
+    if not agency.emails:
+        put_in_review(session, ticket, "no_contacts", actor=actor, detail={"agency": agency_code})
+        return None
+    ticket.review_reason = None
+    ticket.routed_at = now
+    transition(session, ticket, TicketStatus.ROUTED, actor=actor, action="routed", detail={"agency": agency_code})
+    return add_mail(session, key=forward_key(ticket, agency_code), kind="forward", ticket=ticket,
+                    agency_code=agency_code, recipients=agency.emails)
+
+
+def apply_classification(session: Session, ticket: Ticket, verdict: Classification, policy: DeadlinePolicy,
+                         now: datetime) -> OutboundMail | None:
+    ticket.classification = verdict.to_json()
+    ticket.confidence = verdict.confidence
+    ticket.location_code = verdict.location
+    ticket.urgent = verdict.urgent
+    if verdict.urgent:
+        ticket.tier = "urgent"
+    if not verdict.complaint and verdict.abstain_reason is None:
+        transition(session, ticket, TicketStatus.NOT_COMPLAINT, actor="classifier", action="classified",
+                   detail={"confidence": verdict.confidence})
+        return None
+    ticket.deadline_at = deadline_for(ticket.tier, ticket.opened_at, policy)
+    if not ticket.text.strip():
+        put_in_review(session, ticket, "no_text")
+        return None
+    if verdict.agency is None:
+        put_in_review(session, ticket, verdict.abstain_reason or "low_confidence",
+                      detail={"candidates": verdict.candidates[:3]})
+        return None
+    return assign_agency(session, ticket, verdict.agency, actor="classifier", now=now)
+
+
+def route_new_tickets(db: Database, classifier: TextClassifier, policy: DeadlinePolicy,
+                      ticket_ids: Sequence[int] | None = None, *, older_than: float = 0.0,
+                      limit: int = 500) -> RouteResult:
+    """Classify and route tickets still ``new`` (these ids, or every one older than ``older_than`` s)."""
+    now = utcnow()
+    with db.session() as session:
+        query = select(Ticket.id, Ticket.text).where(Ticket.status == TicketStatus.NEW)
+        if ticket_ids is not None:
+            query = query.where(Ticket.id.in_(list(ticket_ids)))
+        else:
+            query = query.where(Ticket.created_at <= now - timedelta(seconds=older_than))
+        rows = session.execute(query.order_by(Ticket.id).limit(limit)).all()
+    result = RouteResult()
+    if not rows:
+        return result
+    verdicts = classifier.classify_many([text or "" for _, text in rows])
+    with db.scope() as session:
+        for (ticket_id, _), verdict in zip(rows, verdicts, strict=True):
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None or ticket.status != TicketStatus.NEW:
+                continue  # routed meanwhile by another worker
+            mail = apply_classification(session, ticket, verdict, policy, now)
+            if ticket.status == TicketStatus.NOT_COMPLAINT:
+                result.not_complaint.append(ticket_id)
+            elif ticket.status == TicketStatus.REVIEW:
+                result.review.append(ticket_id)
+            else:
+                result.routed.append(ticket_id)
+            if mail is not None:
+                session.flush()
+                result.mail_ids.append(mail.id)
+    log.info("routed %d tickets: %d to agencies, %d to review, %d not complaints", len(rows),
+             len(result.routed), len(result.review), len(result.not_complaint))
+    return result
+
