@@ -119,6 +119,11 @@ class Settings:
     deadline_normal_hours: float = 48.0
     office_hours: tuple[int, int] = (8, 16)
     agency_link_max_age_days: int = 14
+    ack_comment: bool = True
+    ack_post: bool = True
+    ack_messenger: bool = True
+    hide_pii_comments: bool = True
+    human_agent_tag: bool = False
 
     def __repr__(self) -> str:
         shown = []
@@ -180,6 +185,11 @@ class Settings:
             deadline_normal_hours=_float(env, "DEADLINE_NORMAL_HOURS", 48.0, minimum=0.1),
             office_hours=_office_hours(env, "OFFICE_HOURS"),
             agency_link_max_age_days=_int(env, "AGENCY_LINK_MAX_AGE_DAYS", 14, minimum=1),
+            ack_comment=_bool(env, "ACK_COMMENT", True),
+            ack_post=_bool(env, "ACK_POST", True),
+            ack_messenger=_bool(env, "ACK_MESSENGER", True),
+            hide_pii_comments=_bool(env, "HIDE_PII_COMMENTS", True),
+            human_agent_tag=_bool(env, "HUMAN_AGENT_TAG", False),
         )
 
 
