@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ingest.envelope import parse_delivery
 from ingest.events import ParsedItem
-from ingest.tickets import apply_batch
+from ingest.tickets import StatusRequest, apply_batch
 from ntbcare.db import Database
 from ntbcare.models import Delivery, DeliveryStatus, utcnow
 
@@ -37,6 +37,7 @@ class BatchResult:
     retry_later: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     opened_ticket_ids: list[int] = field(default_factory=list)
+    status_requests: list[StatusRequest] = field(default_factory=list)
 
 
 def retry_delay(attempt: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -104,6 +105,7 @@ def _process_chunk(
         for delivery, items in parsed:
             _mark_done(delivery, len(items), at, result)
         result.opened_ticket_ids.extend(applied.opened_ticket_ids)
+        result.status_requests.extend(applied.status_requests)
 
 
 def _parse(delivery: Delivery) -> list[ParsedItem]:
@@ -133,6 +135,7 @@ def _process_one(
                 applied = apply_batch(session, [(delivery.id, items)], page_id=page_id)
             _mark_done(delivery, len(items), at, result)
             result.opened_ticket_ids.extend(applied.opened_ticket_ids)
+            result.status_requests.extend(applied.status_requests)
             return
         except IntegrityError as exc:
             error = exc

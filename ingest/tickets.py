@@ -14,6 +14,7 @@ thousands of deliveries costs a few statements per hundred deliveries instead of
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,39 @@ from ntbcare.models import Channel, Citizen, Event, Ticket, TicketMessage, Ticke
 
 REMOVE_KINDS = ("comment.remove", "post.remove")
 LOOKUP_CHUNK = 500
+# "NTB-2026-000123", also typed as "ntb 2026 123" or "#NTB-2026-000123".
+TICKET_NUMBER = re.compile(r"\bNTB[\s-]?(20\d\d)[\s-]?(\d{1,6})\b", re.IGNORECASE)
+STATUS_PAYLOAD = "STATUS"
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """A citizen asked in Messenger how a ticket is doing (typed its number, or tapped the status button)."""
+
+    psid: str
+    number: str | None
+    mid: str
+
+
+def status_request_of(ev: NormalizedEvent) -> StatusRequest | None:
+    """A Messenger message that is a status question: a ticket number with at most a few other words,
+    or the STATUS quick reply / postback (payload ``STATUS`` or ``STATUS:<number>``)."""
+    if ev.source != "messenger" or not ev.author_id:
+        return None
+    payload = (ev.payload or "").strip().upper()
+    if payload == STATUS_PAYLOAD or payload.startswith(STATUS_PAYLOAD + ":"):
+        number = payload.split(":", 1)[1] if ":" in payload else None
+        return StatusRequest(ev.author_id, number, ev.external_id)
+    match = TICKET_NUMBER.search(ev.text or "")
+    if match is None:
+        return None
+    number = f"NTB-{match.group(1)}-{int(match.group(2)):06d}"
+    return StatusRequest(ev.author_id, number, ev.external_id)
+
+
+def _only_asks_status(ev: NormalizedEvent) -> bool:
+    rest = TICKET_NUMBER.sub(" ", ev.text or "")
+    return len(re.findall(r"\w{2,}", rest)) <= 4
 
 
 @dataclass
@@ -38,6 +72,7 @@ class ApplyResult:
     unsupported: int = 0
     duplicates: int = 0
     new_tickets: list[Ticket] = field(default_factory=list)
+    status_requests: list[StatusRequest] = field(default_factory=list)
 
     @property
     def opened_ticket_ids(self) -> list[int]:
@@ -90,6 +125,7 @@ class _BatchState:
             )
             self.open_by_psid.update((t.psid, t) for t in session.scalars(query))  # the newest wins
         self.new_tickets: list[Ticket] = []
+        self.status_requests: list[StatusRequest] = []
 
     def open_ticket_of(self, psid: str | None) -> Ticket | None:
         ticket = self.open_by_psid.get(psid or "")
@@ -117,6 +153,7 @@ def apply_batch(
         _number_new_tickets(session, state.new_tickets)
     session.flush()
     result.new_tickets = state.new_tickets
+    result.status_requests = state.status_requests
     return result
 
 
@@ -301,6 +338,11 @@ def _on_feed_hide(state: _BatchState, ev: NormalizedEvent) -> Outcome:
 def _on_message(state: _BatchState, ev: NormalizedEvent) -> Outcome:
     if ev.external_id in state.messages:
         return None, "recorded", "already known"
+    request = status_request_of(ev)
+    if request is not None:
+        state.status_requests.append(request)
+        if ev.payload or _only_asks_status(ev):
+            return state.open_ticket_of(ev.author_id), "recorded", "status request: answered with the ticket status"
     ticket = state.open_ticket_of(ev.author_id)
     if ticket is None:
         return _open_ticket(state, ev, Channel.MESSENGER, "message"), "applied", None
@@ -312,6 +354,9 @@ def _on_message(state: _BatchState, ev: NormalizedEvent) -> Outcome:
 
 
 def _on_postback(state: _BatchState, ev: NormalizedEvent) -> Outcome:
+    request = status_request_of(ev)
+    if request is not None:
+        state.status_requests.append(request)
     ticket = state.open_ticket_of(ev.author_id)
     if ticket is not None:  # keeps the 24-hour messaging window accurate
         ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)

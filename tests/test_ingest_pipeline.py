@@ -243,3 +243,32 @@ def test_receipts_reactions_and_postbacks_are_recorded_without_tickets(post, run
     deliver(post, runtime, name)
     assert tickets(runtime) == []
     assert count(runtime, Event) >= 1
+
+
+@pytest.mark.parametrize(("text", "payload", "joins"), [
+    ("NTB-2026-000001", None, False),
+    ("cek status ntb 2026 1 dong", None, False),
+    (None, "STATUS", False),
+    ("NTB-2026-000001 sampai sekarang air belum mengalir juga di rumah kami pak", None, True),
+])
+def test_a_ticket_number_in_messenger_is_a_status_request(post, runtime, text, payload, joins):
+    deliver(post, runtime, "messaging__message__text")
+    body = json.loads(fixture_bytes("messaging__message__text"))
+    message = {"mid": "m_status_1", "text": text or "Cek status"}
+    if payload:
+        message["quick_reply"] = {"payload": payload}
+    body["entry"][0]["messaging"][0]["message"] = message
+    body["entry"][0]["messaging"][0]["timestamp"] += 60_000
+    from ingest.processing import process_batch
+
+    assert post(body).status_code == 200
+    with runtime.db.session() as session:
+        pending = session.scalars(select(Delivery.id).where(Delivery.status == "pending")).all()
+    result = process_batch(runtime.db, list(pending), page_id=runtime.settings.fb_page_id)
+    [request] = result.status_requests
+    assert request.psid == "6543210987654321" and request.mid == "m_status_1"
+    assert request.number == (None if payload else "NTB-2026-000001")
+    [ticket] = tickets(runtime)
+    with runtime.db.session() as session:
+        joined = session.scalar(select(func.count()).where(TicketMessage.ticket_id == ticket.id)) == 2
+    assert joined is joins
