@@ -131,6 +131,15 @@ class Database:
         return self.sessions()
 
     @contextmanager
+    def write_lock_held(self) -> Iterator[None]:
+        """Hold the SQLite write lock (a no-op for PostgreSQL) around a raw write transaction."""
+        if self.write_lock is None:
+            yield
+            return
+        with self.write_lock.held():
+            yield
+
+    @contextmanager
     def scope(self) -> Iterator[Session]:
         """One write transaction (behind the SQLite write lock when there is one)."""
         if self.write_lock is None:
