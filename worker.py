@@ -36,6 +36,11 @@ def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
             runtime.route(result.opened_ticket_ids)
         except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
             log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
+    if result.status_requests:
+        try:
+            runtime.answer_status_requests(result.status_requests)
+        except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again by the citizen
+            log.exception("answering %d status requests failed", len(result.status_requests))
     return result
 
 

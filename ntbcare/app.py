@@ -1,4 +1,4 @@
-"""The Flask application factory: the webhook, health endpoints and (later) the operator and agency pages."""
+"""The Flask application factory: the webhook, health endpoints and the agency ticket pages."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.extensions["ntbcare"] = runtime
 
+    from ntbcare.web import register_web
     from webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
+    register_web(app)
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]

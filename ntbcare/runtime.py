@@ -98,7 +98,7 @@ class Runtime:
         return self._policy
 
     def route(self, ticket_ids: list[int] | None = None, *, older_than: float = 0.0) -> Any:
-        """Classify and route new tickets, then send the forward e-mails they need."""
+        """Classify and route new tickets, acknowledge the complaints on Facebook, send the forward e-mails."""
         from routing.forwarding import send_due_mails
         from routing.route import route_new_tickets
 
@@ -106,7 +106,47 @@ class Runtime:
                                    older_than=older_than)
         if result.mail_ids:
             send_due_mails(self.db, self.settings, ids=result.mail_ids)
+        complaints = result.routed + result.review
+        if complaints:
+            try:
+                self.acknowledge(complaints)
+            except Exception:  # never holds up forwarding; owed replies are retried by the sweeper
+                log.exception("acknowledging %d tickets failed", len(complaints))
         return result
+
+    def acknowledge(self, ticket_ids: list[int]) -> list[int]:
+        """Owe and send the acknowledgements of these complaint tickets (chatter gets none)."""
+        from sqlalchemy import select
+
+        from bot.acknowledge import acknowledge_tickets
+        from ntbcare.models import Ticket
+
+        with self.db.scope() as session:
+            tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)))
+            owed = acknowledge_tickets(session, self.settings, tickets)
+            session.flush()
+            reply_ids = [reply.id for reply in owed]
+        self.send_replies(reply_ids)
+        return reply_ids
+
+    def answer_status_requests(self, requests: list[Any]) -> list[int]:
+        """Reply in Messenger to citizens who asked how their ticket is doing."""
+        from bot.status import owe_status_reply
+
+        with self.db.scope() as session:
+            owed = [owe_status_reply(session, self.settings, r.psid, r.number, r.mid) for r in requests]
+            session.flush()
+            reply_ids = [reply.id for reply in owed if reply is not None]
+        self.send_replies(reply_ids)
+        return reply_ids
+
+    def send_replies(self, reply_ids: list[int] | None = None) -> Any:
+        """Send owed Facebook replies now (these ids, or every due one); failures wait for the next round."""
+        from bot.outbox import send_due_replies
+
+        if reply_ids is not None and not reply_ids:
+            return None
+        return send_due_replies(self.db, self.settings, ids=reply_ids)
 
     def periodic_tasks(self) -> list[Any]:
         """What the sweeper runs besides re-dispatching deliveries: nothing waits on a lost job."""
@@ -119,7 +159,10 @@ class Runtime:
             schedule_followups(self.db, self.settings, self.deadline_policy)
             send_due_mails(self.db, self.settings)
 
-        return [route_stragglers, follow_up]
+        def send_replies() -> None:  # retries, reconciliation of ambiguous sends, replies owed by agencies
+            self.send_replies()
+
+        return [route_stragglers, follow_up, send_replies]
 
     def start_sweeper(self, dispatch=None) -> Sweeper:  # type: ignore[no-untyped-def]
         self.sweeper = Sweeper(
