@@ -55,7 +55,8 @@ def citizen_label(ticket: Ticket) -> str:
     if not parts:
         return "Warga (Facebook)"
     label = parts[0] + (f" {parts[-1][0]}." if len(parts) > 1 else "")
-    return f"{label} (Facebook {'Messenger' if ticket.channel == 'messenger' else ticket.channel})"
+    where = {"comment": "komentar Facebook", "post": "postingan di halaman Facebook", "messenger": "Messenger"}
+    return f"{label} ({where.get(ticket.channel, 'Facebook')})"
 
 
 def location_label(ticket: Ticket) -> str | None:
