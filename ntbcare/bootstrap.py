@@ -11,8 +11,12 @@ from ntbcare.models import Agency
 from ntbcare.settings import Settings
 
 
-def seed_agencies(session: Session, records: list) -> tuple[int, int]:  # type: ignore[type-arg]
-    """Insert new registry entries and refresh names/data of known ones; contacts set by the deployer stay."""
+def seed_agencies(session: Session, records: list, *, contacts_from_records: bool = False) -> tuple[int, int]:  # type: ignore[type-arg]
+    """Insert new registry entries and refresh names and data of known ones.
+
+    Contacts (``emails``, ``head_emails``) are the deployer's: ``ntbcare init`` keeps what is set, and only an
+    explicit ``agencies import`` (``contacts_from_records``) replaces them.
+    """
     existing = {a.code: a for a in session.scalars(select(Agency))}
     added = updated = 0
     for record in records:
@@ -22,14 +26,16 @@ def seed_agencies(session: Session, records: list) -> tuple[int, int]:  # type: 
             session.add(Agency(code=data["code"], name=data["name"], kind=data.get("kind", "opd"),
                                parent_code=data.get("parent"), emails=list(data.get("emails") or []), data=data))
             added += 1
-        else:
-            agency.name = data["name"]
-            agency.kind = data.get("kind", agency.kind)
-            agency.parent_code = data.get("parent")
-            agency.data = data
-            if not agency.emails and data.get("emails"):
-                agency.emails = list(data["emails"])
-            updated += 1
+            continue
+        if not contacts_from_records:
+            data["head_emails"] = list(data.get("head_emails") or (agency.data or {}).get("head_emails") or [])
+            data["emails"] = list(agency.emails or data.get("emails") or [])
+        agency.name = data["name"]
+        agency.kind = data.get("kind", agency.kind)
+        agency.parent_code = data.get("parent")
+        agency.emails = list(data.get("emails") or [])
+        agency.data = data
+        updated += 1
     return added, updated
 
 

@@ -156,10 +156,7 @@ def agencies_export(file: Path | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def agencies_import(file: Path) -> None:
     """Load a registry file: new targets are added, known ones updated (contacts included)."""
-    from sqlalchemy import select
-
     from ntbcare.bootstrap import seed_agencies
-    from ntbcare.models import Agency
     from routing.registry import load_registry
 
     try:
@@ -168,10 +165,7 @@ def agencies_import(file: Path) -> None:
         raise click.ClickException(f"{file}: {exc}") from None
     runtime = _runtime(_settings())
     with runtime.db.scope() as session:
-        added, updated = seed_agencies(session, records)
-        by_code = {a.code: a for a in session.scalars(select(Agency))}
-        for record in records:
-            by_code[record.code].emails = list(record.emails)  # the file is the deployer's word on contacts
+        added, updated = seed_agencies(session, records, contacts_from_records=True)
     runtime.close()
     click.echo(f"{added} agencies added, {updated} updated from {file}")
 

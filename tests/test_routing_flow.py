@@ -175,11 +175,13 @@ def test_reminders_before_and_escalation_after_the_deadline_once_each(routed_run
 
     with db.scope() as session:
         session.execute(update(Ticket).values(deadline_at=now - timedelta(minutes=1)))
+        pln = session.get(Agency, "PLN")
+        pln.data = {**pln.data, "head_emails": ["gm@pln-ntb.test"]}
     [escalation] = schedule_followups(db, settings, routed_runtime.deadline_policy)
     assert schedule_followups(db, settings, routed_runtime.deadline_policy) == []
     send_due_mails(db, settings)
     rcpt, raw = handler.received[-1]
-    assert rcpt == ["ops@diskominfotik.test"]
+    assert rcpt == ["ops@diskominfotik.test", "gm@pln-ntb.test"]
     assert "Eskalasi" in email.message_from_bytes(raw, policy=default_policy)["Subject"]
     with db.session() as session:
         assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "overdue")) is not None
@@ -275,6 +277,7 @@ def test_cli_agencies_export_import_round_trip(tmp_path, database_url):
     for row in rows:
         if row["code"] == "PLN":
             row["emails"] = ["gangguan@pln.test"]
+            row["head_emails"] = ["gm@pln.test"]
     exported.write_text(yaml.safe_dump(rows, allow_unicode=True, sort_keys=False), encoding="utf-8")
     imported = runner.invoke(cli, ["agencies", "import", str(exported)], env=env)
     assert imported.exit_code == 0, imported.output
@@ -282,6 +285,10 @@ def test_cli_agencies_export_import_round_trip(tmp_path, database_url):
     pln = next(a for a in listing if a["code"] == "PLN")
     assert pln["emails"] == ["gangguan@pln.test"]
     assert len(listing) >= 60
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0  # a redeploy keeps the deployer's contacts
+    again = yaml.safe_load(runner.invoke(cli, ["agencies", "export"], env=env).output)
+    pln_row = next(r for r in again if r["code"] == "PLN")
+    assert pln_row["emails"] == ["gangguan@pln.test"] and pln_row["head_emails"] == ["gm@pln.test"]
     broken = tmp_path / "broken.yaml"
     broken.write_text("- code: lowercase\n  name: x\n  kind: opd\n", encoding="utf-8")
     failed = runner.invoke(cli, ["agencies", "import", str(broken)], env=env)
