@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from ntbcare.runtime import Runtime
@@ -54,9 +53,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 
 def _database_ok(runtime: Runtime) -> bool:
+    # A raw driver connection: no transaction, so the probe never takes (or waits for) SQLite's write lock.
     try:
-        with runtime.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        connection = runtime.db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            connection.close()
         return True
     except Exception as exc:
         log.warning("readiness: database unreachable: %s", exc)

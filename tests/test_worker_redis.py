@@ -56,10 +56,11 @@ def counts(db) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     return pending, done, tickets
 
 
-def wait_for_enqueued(queue, n: int, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for_enqueued(queue, n: int, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until ``n`` delivery ids sit in queued jobs (the dispatcher enqueues off the request path)."""
     deadline = time.monotonic() + timeout
-    while sum(len(j.args[0]) for j in queue.get_jobs()) < n and time.monotonic() < deadline:
+    while (queued := sum(len(j.args[0]) for j in queue.get_jobs())) < n:
+        assert time.monotonic() < deadline, f"only {queued} of {n} deliveries were enqueued"
         time.sleep(0.02)
 
 
