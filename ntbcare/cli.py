@@ -283,7 +283,7 @@ def deliveries_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")
 
 
-from ntbcare import cli_routing  # noqa: E402,F401  (registers its commands on the groups above)
+from ntbcare import cli_replies, cli_routing  # noqa: E402,F401  (they register their commands on the groups above)
 
 
 def main() -> None:

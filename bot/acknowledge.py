@@ -1,0 +1,56 @@
+"""Acknowledgements for newly opened tickets, and hiding public comments that expose personal data.
+
+A comment or visitor post gets a short public reply with the ticket number and the one private reply Meta
+allows (only within 7 days of the comment); a Messenger ticket gets a message. When a public comment carries
+a NIK, a phone number or an e-mail address and hiding is on, the comment is hidden and the public reply is
+skipped, so the conversation continues privately; the ticket keeps the full text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, owe_reply, public_target
+from bot.privacy import contains_personal_data
+from bot.texts import render
+from bot.windows import private_reply_allowed
+from ntbcare.models import Channel, Reply, Ticket, utcnow
+from ntbcare.settings import Settings
+
+
+def _ack_enabled(settings: Settings, channel: str) -> bool:
+    return {Channel.COMMENT: settings.ack_comment, Channel.POST: settings.ack_post,
+            Channel.MESSENGER: settings.ack_messenger}.get(channel, False)
+
+
+def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Ticket]) -> list[Reply]:
+    """Owe the acknowledgements (and privacy hiding) of newly opened tickets; safe to call twice."""
+    owed: list[Reply] = []
+    now = utcnow()
+    for ticket in tickets:
+        if ticket.channel == Channel.MESSENGER:
+            psid = ticket.psid or (ticket.citizen.psid if ticket.citizen is not None else None)
+            if settings.ack_messenger and psid:
+                text = render(session, "ack_messenger", number=ticket.number)
+                owed.append(owe_reply(session, ticket, key=f"ack-messenger:{ticket.id}", kind="ack",
+                                      channel=MESSENGER, target_id=psid, text=text))
+            continue
+        target = public_target(ticket)
+        if target is None:
+            continue
+        hide = (ticket.channel == Channel.COMMENT and settings.hide_pii_comments
+                and contains_personal_data(ticket.text))
+        if hide:
+            owed.append(owe_reply(session, ticket, key=f"hide:{ticket.id}", kind="privacy", channel=HIDE,
+                                  target_id=target, text="is_hidden=true"))
+        if not _ack_enabled(settings, ticket.channel):
+            continue
+        if not hide:
+            text = render(session, "ack_public", number=ticket.number)
+            owed.append(owe_reply(session, ticket, key=f"ack-public:{ticket.id}", kind="ack",
+                                  channel=COMMENT_REPLY, target_id=target, text=text))
+        if private_reply_allowed(ticket.opened_at, now):
+            text = render(session, "ack_private_hidden" if hide else "ack_private", number=ticket.number)
+            owed.append(owe_reply(session, ticket, key=f"ack-private:{ticket.id}", kind="ack",
+                                  channel=PRIVATE_REPLY, target_id=target, text=text))
+    return owed

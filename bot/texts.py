@@ -1,0 +1,79 @@
+"""What the bot says to citizens, in Bahasa Indonesia: default wording plus operator-edited templates.
+
+Operators edit a template by storing a ``ReplyTemplate`` row under the same key; a row with unknown or broken
+placeholders falls back to the default, so a typo in the console never stops replies from going out.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ntbcare.models import ReplyTemplate, TicketStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATES: dict[str, str] = {
+    "ack_public": (
+        "Terima kasih, laporan Anda sudah kami terima dengan nomor {number}. "
+        "Kami teruskan ke instansi terkait dan kabar selanjutnya kami sampaikan di sini."
+    ),
+    "ack_private": (
+        "Terima kasih sudah melapor ke NTB Care. Laporan Anda tercatat dengan nomor {number}. "
+        "Ketik nomor tersebut di sini kapan saja untuk melihat statusnya."
+    ),
+    "ack_private_hidden": (
+        "Terima kasih sudah melapor ke NTB Care. Laporan Anda tercatat dengan nomor {number}. "
+        "Komentar Anda kami sembunyikan dari publik karena memuat data pribadi (NIK, nomor telepon atau "
+        "e-mail); isinya tetap kami terima lengkap. Silakan lanjutkan percakapan di sini."
+    ),
+    "ack_messenger": (
+        "Terima kasih, laporan Anda tercatat dengan nomor {number}. Kami teruskan ke instansi terkait. "
+        "Ketik nomor tersebut kapan saja untuk melihat statusnya."
+    ),
+    "answer_public": "Tanggapan {agency} atas laporan {number}:\n{answer}",
+    "answer_messenger": "Tanggapan {agency} atas laporan Anda {number}:\n{answer}",
+    "status": "Status laporan {number}: {status}.",
+    "status_with_answer": "Status laporan {number}: {status}.\nTanggapan terakhir dari {agency}:\n{answer}",
+    "status_not_found": (
+        "Mohon maaf, nomor laporan {number} tidak ditemukan. Periksa kembali nomornya "
+        "(contoh: NTB-2026-000123) atau ceritakan keluhan Anda di sini."
+    ),
+    "status_no_number": "Laporan terakhir Anda bernomor {number}. Status: {status}.",
+}
+
+STATUS_LABELS: dict[str, str] = {
+    TicketStatus.NEW: "baru diterima",
+    TicketStatus.REVIEW: "sedang diperiksa petugas",
+    TicketStatus.ROUTED: "sedang diteruskan ke instansi terkait",
+    TicketStatus.FORWARDED: "sudah diteruskan ke instansi terkait dan menunggu tanggapan",
+    TicketStatus.ANSWERED: "sudah ditanggapi instansi terkait",
+    TicketStatus.CLOSED: "selesai",
+    TicketStatus.WITHDRAWN: "ditarik oleh pelapor",
+    TicketStatus.NOT_COMPLAINT: "tidak dicatat sebagai pengaduan",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def render(session: Session, key: str, **values: Any) -> str:
+    """The text for ``key``, from the operator's template when there is a usable one, else the default."""
+    default = DEFAULT_TEMPLATES[key]
+    row = session.get(ReplyTemplate, key)
+    if row is not None and row.text.strip():
+        try:
+            if _placeholders(row.text) <= set(values):
+                return row.text.format(**values).strip()
+            log.warning("reply template %r uses unknown placeholders; using the default", key)
+        except (ValueError, IndexError, KeyError, AttributeError):
+            log.warning("reply template %r is malformed; using the default", key)
+    return default.format(**values).strip()
