@@ -45,10 +45,13 @@ def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
 
 
 def job_runtime() -> Runtime:
-    """The runtime of the current process; RQ forks per job, so it is cached per process id."""
+    """The runtime jobs of this process share; rebuilt if the configuration changed (or in a fork)."""
     global _job_runtime
-    if _job_runtime is None or _job_runtime[0] != os.getpid():
-        _job_runtime = (os.getpid(), Runtime.build(Settings.from_env(), mode="inline"))
+    settings = Settings.from_env()
+    if _job_runtime is None or _job_runtime[0] != os.getpid() or _job_runtime[1].settings != settings:
+        if _job_runtime is not None and _job_runtime[0] == os.getpid():
+            _job_runtime[1].close()
+        _job_runtime = (os.getpid(), Runtime.build(settings, mode="inline"))
     return _job_runtime[1]
 
 
@@ -61,7 +64,7 @@ def process_deliveries(ids: list[int]) -> dict[str, Any]:
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
     """Run an RQ worker with a sweeper thread until stopped (or until the queue is empty with ``burst``)."""
-    from rq import Worker
+    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     from ntbcare.dispatch import INGEST_QUEUE, RQDispatcher
@@ -71,9 +74,12 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
-    runtime.classifier  # noqa: B018 - load before forking, so every work-horse inherits it
+    runtime.classifier  # noqa: B018 - load once, before the first job
     runtime.start_sweeper(dispatch=dispatcher.enqueue_now)
-    worker = Worker(
+    # Jobs run in this process (SimpleWorker), not in a forked work-horse: forking while the sweeper thread
+    # holds an import or I/O lock deadlocks the child, and a job is a batch of our own short, trusted work.
+    # A worker killed mid-job loses nothing: its transaction rolls back and the sweeper dispatches it again.
+    worker = SimpleWorker(
         [dispatcher.queue],
         connection=dispatcher.redis,
         serializer=JSONSerializer,
