@@ -6,13 +6,17 @@ to a named target). Each decision is stored as a RoutingDecision; `ntbcare routi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ntbcare.lifecycle import transition
 from ntbcare.models import RoutingDecision, Ticket, TicketStatus, utcnow
-from routing.model import Example
 from routing.route import assign_agency, put_in_review
+
+if TYPE_CHECKING:
+    from routing.model import Example
 
 
 def _record(session: Session, ticket: Ticket, *, kind: str, complaint: bool, agency: str | None, actor: str,
@@ -64,6 +68,8 @@ def agency_not_ours(session: Session, ticket: Ticket, *, reason: str, suggested:
 
 def training_examples(session: Session) -> list[Example]:
     """The latest decision per ticket that names a label (an agency, or not a complaint)."""
+    from routing.model import Example  # scikit-learn stays out of web processes that only record decisions
+
     latest: dict[int | None, RoutingDecision] = {}
     for decision in session.scalars(select(RoutingDecision).order_by(RoutingDecision.id)):
         if decision.complaint and not decision.agency_code:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from ntbcare.db import Database
 from ntbcare.lifecycle import transition
 from ntbcare.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
-from routing.classify import Classification
 from routing.deadlines import DeadlinePolicy, deadline_for
+
+if TYPE_CHECKING:  # scikit-learn stays out of processes that only record decisions
+    from routing.classify import Classification
 
 log = logging.getLogger(__name__)
 
