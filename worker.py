@@ -8,20 +8,24 @@ runs on the embedded queue inside ``ntbcare run``.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import time
 from typing import Any
 
 from ingest.processing import BatchResult, process_batch
+from ntbcare.dispatch import RQDispatcher
 from ntbcare.runtime import Runtime
 from ntbcare.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _job_runtime: tuple[int, Runtime] | None = None
+_route_dispatcher: tuple[tuple[int, str], RQDispatcher] | None = None
 
 
-def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
-    """Process a batch of stored deliveries; new tickets go on to routing."""
+def handle_batch(runtime: Runtime, ids: list[int], *, route_later: bool = False) -> BatchResult:
+    """Process a batch of stored deliveries; new tickets go on to routing (now, or as their own RQ job)."""
     settings = runtime.settings
     result = process_batch(
         runtime.db, ids, page_id=settings.fb_page_id, max_attempts=settings.max_delivery_attempts
@@ -33,7 +37,10 @@ def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
     )
     if result.opened_ticket_ids:
         try:
-            runtime.route(result.opened_ticket_ids)
+            if route_later:
+                _route_queue(settings).enqueue_route(result.opened_ticket_ids)
+            else:
+                runtime.route(result.opened_ticket_ids)
         except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
             log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
     if result.status_requests:
@@ -42,6 +49,13 @@ def handle_batch(runtime: Runtime, ids: list[int]) -> BatchResult:
         except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again by the citizen
             log.exception("answering %d status requests failed", len(result.status_requests))
     return result
+
+
+def _route_queue(settings: Settings) -> RQDispatcher:
+    global _route_dispatcher
+    if _route_dispatcher is None or _route_dispatcher[0] != (os.getpid(), settings.redis_url):
+        _route_dispatcher = ((os.getpid(), settings.redis_url), RQDispatcher(settings.redis_url))
+    return _route_dispatcher[1]
 
 
 def job_runtime() -> Runtime:
@@ -56,31 +70,58 @@ def job_runtime() -> Runtime:
 
 
 def process_deliveries(ids: list[int]) -> dict[str, Any]:
-    """RQ job: process these stored deliveries (ids only)."""
-    result = handle_batch(job_runtime(), [int(i) for i in ids])
+    """RQ job: turn these stored deliveries into tickets (ids only); routing follows as its own job."""
+    result = handle_batch(job_runtime(), [int(i) for i in ids], route_later=True)
     return {"done": len(result.done), "failed": len(result.failed), "retry_later": len(result.retry_later),
             "skipped": len(result.skipped), "opened": len(result.opened_ticket_ids)}
 
 
+def route_tickets(ids: list[int]) -> dict[str, Any]:
+    """RQ job: classify and route these new tickets, acknowledge them and send the agency e-mails."""
+    result = job_runtime().route([int(i) for i in ids])
+    return {"routed": len(result.routed), "review": len(result.review), "not_complaint": len(result.not_complaint)}
+
+
+def run_sweeper(settings: Settings, parent_pid: int) -> None:
+    """The sweeper of one `ntbcare worker`, in its own process; it stops when its worker is gone."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = Runtime.build(settings, mode="worker")
+    dispatcher = runtime.dispatcher
+    assert isinstance(dispatcher, RQDispatcher)
+    runtime.start_sweeper(dispatch=dispatcher.enqueue_now)
+    try:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+    finally:
+        runtime.close()
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
-    """Run an RQ worker with a sweeper thread until stopped (or until the queue is empty with ``burst``)."""
-    from rq import SimpleWorker
+    """Run an RQ worker (and its sweeper process) until stopped, or until the queues are empty with ``burst``.
+
+    The worker forks a work-horse per job (isolation, hard timeouts), so it keeps no threads of its own: the
+    sweeper runs in a separate, spawned process (forking while a thread holds an import or I/O lock would
+    deadlock the work-horse). A worker killed mid-job loses nothing: its transaction rolls back and a sweeper
+    dispatches the deliveries again.
+    """
+    from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
-    from ntbcare.dispatch import INGEST_QUEUE, RQDispatcher
+    from ntbcare.dispatch import INGEST_QUEUE, ROUTE_QUEUE
 
     if not settings.uses_redis:
         raise RuntimeError("REDIS_URL is not set: `ntbcare run` processes deliveries in-process without Redis")
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
-    runtime.classifier  # noqa: B018 - load once, before the first job
-    runtime.start_sweeper(dispatch=dispatcher.enqueue_now)
-    # Jobs run in this process (SimpleWorker), not in a forked work-horse: forking while the sweeper thread
-    # holds an import or I/O lock deadlocks the child, and a job is a batch of our own short, trusted work.
-    # A worker killed mid-job loses nothing: its transaction rolls back and the sweeper dispatches it again.
-    worker = SimpleWorker(
-        [dispatcher.queue],
+    runtime.classifier  # noqa: B018 - loaded before forking, so every work-horse inherits it
+    sweeper = multiprocessing.get_context("spawn").Process(
+        target=run_sweeper, args=(settings, os.getpid()), name="ntbcare-sweeper", daemon=True
+    )
+    sweeper.start()
+    queues = [dispatcher.queue, Queue(ROUTE_QUEUE, connection=dispatcher.redis, serializer=JSONSerializer)]
+    worker = Worker(
+        queues,
         connection=dispatcher.redis,
         serializer=JSONSerializer,
         name=name,
@@ -88,8 +129,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         job_monitoring_interval=10,
         maintenance_interval=30,
     )
-    log.info("worker %s listening on %s", worker.name, INGEST_QUEUE)
+    log.info("worker %s listening on %s and %s", worker.name, INGEST_QUEUE, ROUTE_QUEUE)
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     finally:
+        sweeper.terminate()
+        sweeper.join(10)
         runtime.close()

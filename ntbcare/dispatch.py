@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 INGEST_QUEUE = "ntbcare-ingest"
 INGEST_JOB = "worker.process_deliveries"
+ROUTE_QUEUE = "ntbcare-route"
+ROUTE_JOB = "worker.route_tickets"
 
 Processor = Callable[[list[int]], object]
 
@@ -145,6 +147,16 @@ class RQDispatcher:
             for part in chunks(sorted(ids), self.batch_size)
         ]
         self.queue.enqueue_many(jobs)
+
+    def enqueue_route(self, ticket_ids: list[int]) -> None:
+        """Enqueue the routing of new tickets as its own job (the worker takes ingest jobs first)."""
+        from rq import Queue, Retry
+
+        queue = Queue(ROUTE_QUEUE, connection=self.redis, serializer=self.queue.serializer)
+        ids = sorted(ticket_ids)
+        digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:20]
+        queue.enqueue(ROUTE_JOB, ids, job_id=f"route-{ids[0]}-{len(ids)}-{digest}", job_timeout=self.job_timeout,
+                      result_ttl=60, failure_ttl=7 * 24 * 3600, retry=Retry(max=3, interval=[2, 10, 30]))
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
