@@ -61,7 +61,8 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def _placeholders(template: str) -> set[str]:
+def template_placeholders(template: str) -> set[str]:
+    """The ``{names}`` a template uses; raises ValueError on a malformed template."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
@@ -71,7 +72,7 @@ def render(session: Session, key: str, **values: Any) -> str:
     row = session.get(ReplyTemplate, key)
     if row is not None and row.text.strip():
         try:
-            if _placeholders(row.text) <= set(values):
+            if template_placeholders(row.text) <= set(values):
                 return row.text.format(**values).strip()
             log.warning("reply template %r uses unknown placeholders; using the default", key)
         except (ValueError, IndexError, KeyError, AttributeError):

@@ -97,3 +97,73 @@ def replies_resume() -> None:
     was_paused = clear_page_token_flag(runtime.db)
     runtime.close()
     click.echo("sending resumed" if was_paused else "sending was not paused")
+
+
+@cli.group()
+def templates() -> None:
+    """The wording of the bot's replies (Indonesian): defaults, and the operators' versions."""
+
+
+@templates.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def templates_list(as_json: bool) -> None:
+    """Every template key with the text in use and whether operators changed it."""
+    from bot.texts import DEFAULT_TEMPLATES
+    from ntbcare.models import ReplyTemplate
+
+    runtime = _runtime(_settings())
+    with runtime.db.session() as session:
+        rows = []
+        for key, default in DEFAULT_TEMPLATES.items():
+            row = session.get(ReplyTemplate, key)
+            rows.append({"key": key, "text": row.text if row else default, "edited": row is not None,
+                         "updated_by": row.updated_by if row else None, "default": default})
+    runtime.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['key']}{' (diubah oleh ' + str(row['updated_by']) + ')' if row['edited'] else ''}:")
+        click.echo("  " + row["text"].replace("\n", "\n  "))
+
+
+@templates.command("set")
+@click.argument("key")
+@click.argument("text")
+@click.option("--by", "by", default="cli", show_default=True, help="operator name")
+def templates_set(key: str, text: str, by: str) -> None:
+    """Replace the wording of KEY; its placeholders (e.g. {number}) must be those of the default."""
+    from bot.texts import DEFAULT_TEMPLATES, template_placeholders
+    from ntbcare.models import ReplyTemplate
+
+    if key not in DEFAULT_TEMPLATES:
+        raise click.ClickException(f"unknown template {key!r}; see `ntbcare templates list`")
+    try:
+        unknown = template_placeholders(text) - template_placeholders(DEFAULT_TEMPLATES[key])
+    except ValueError as exc:
+        raise click.ClickException(f"the text is not a valid template: {exc}") from None
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(template_placeholders(DEFAULT_TEMPLATES[key])))
+        raise click.ClickException(f"unknown placeholders {sorted(unknown)}; {key} may use {allowed}")
+    runtime = _runtime(_settings())
+    with runtime.db.scope() as session:
+        row = session.get(ReplyTemplate, key) or ReplyTemplate(key=key)
+        row.text, row.updated_by = text, f"operator:{by}"
+        session.add(row)
+    runtime.close()
+    click.echo(f"template {key} updated")
+
+
+@templates.command("reset")
+@click.argument("key")
+def templates_reset(key: str) -> None:
+    """Go back to the default wording of KEY."""
+    from ntbcare.models import ReplyTemplate
+
+    runtime = _runtime(_settings())
+    with runtime.db.scope() as session:
+        row = session.get(ReplyTemplate, key)
+        if row is not None:
+            session.delete(row)
+    runtime.close()
+    click.echo(f"template {key} is the default again")

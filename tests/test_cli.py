@@ -90,3 +90,25 @@ def test_deliveries_list_shows_counts_and_events(env):
 def test_worker_without_redis_explains_itself(env):
     result = CliRunner().invoke(cli, ["worker"], env=env)
     assert result.exit_code != 0 and "REDIS_URL" in result.output
+
+
+def test_operators_edit_reply_templates(env):
+    from bot.texts import render
+    from ntbcare.db import Database
+
+    assert invoke(env, "init").exit_code == 0
+    listed = json.loads(invoke(env, "templates", "list", "--json").output)
+    assert {"ack_public", "ack_messenger", "answer_public", "status"} <= {t["key"] for t in listed}
+    changed = invoke(env, "templates", "set", "ack_public", "Laporan {number} diterima, terima kasih 🙏",
+                     "--by", "rina")
+    assert changed.exit_code == 0, changed.output
+    db = Database(env["DATABASE_URL"])
+    with db.session() as session:
+        text = render(session, "ack_public", number="NTB-2026-000007")
+    assert text == "Laporan NTB-2026-000007 diterima, terima kasih 🙏"
+    bad = CliRunner().invoke(cli, ["templates", "set", "ack_public", "Halo {nama}"], env=env)
+    assert bad.exit_code != 0 and "{number}" in bad.output
+    assert invoke(env, "templates", "reset", "ack_public").exit_code == 0
+    with db.session() as session:
+        assert render(session, "ack_public", number="NTB-2026-000007").startswith("Terima kasih")
+    db.dispose()
