@@ -75,6 +75,25 @@ def insert_bodies(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
             finally:
                 connection.close()
         return list(range(last - len(bodies) + 1, last + 1))
+    if db.engine.dialect.name == "postgresql":
+        params = [(now, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, now)
+                  for body, source in bodies]
+        connection = db.engine.raw_connection()
+        try:
+            with connection.cursor() as cursor:  # psycopg 3: one pipelined executemany, ids in order
+                cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
+                ids = []
+                while True:
+                    ids.append(cursor.fetchone()[0])
+                    if not cursor.nextset():
+                        break
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+        return ids
     rows = [delivery_row(body, source, now) for body, source in bodies]
     with db.scope() as session:
         statement = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
