@@ -209,3 +209,15 @@ def test_any_single_byte_change_is_rejected(client, runtime, body, flip):
     changed[flip % len(body)] ^= 0x01
     r = client.post("/webhook", data=bytes(changed), headers={"X-Hub-Signature-256": header})
     assert r.status_code == 403
+
+
+def test_sqlite_acknowledgements_are_durable_wal_with_full_sync(sqlite_url):
+    """Acknowledged means durable: every connection runs in WAL mode with synchronous=FULL."""
+    database = Database(sqlite_url)
+    connection = database.engine.raw_connection()
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        connection.close()
+        database.dispose()
