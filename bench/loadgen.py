@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -159,8 +159,3 @@ def open_loop(host: str, port: int, make: RequestFactory, *, rate: float, durati
               pool_size: int = 64) -> LoadResult:
     return asyncio.run(_open(host, port, make, rate, duration, pool_size))
 
-
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    pick = lambda p: ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]  # noqa: E731
-    return {"p50": pick(50), "p99": pick(99), "max": ordered[-1]}

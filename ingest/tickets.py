@@ -132,11 +132,6 @@ class _BatchState:
         return ticket if ticket is not None and ticket.status not in TicketStatus.FINAL else None
 
 
-def apply_items(session: Session, delivery_id: int, items: list[ParsedItem], *, page_id: str = "") -> ApplyResult:
-    """Apply one delivery's items inside the caller's transaction."""
-    return apply_batch(session, [(delivery_id, items)], page_id=page_id)
-
-
 def apply_batch(
     session: Session, deliveries: Sequence[tuple[int, list[ParsedItem]]], *, page_id: str = ""
 ) -> ApplyResult:

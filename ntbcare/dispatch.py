@@ -49,6 +49,21 @@ def ingest_job_id(ids: list[int]) -> str:
     return f"ingest-{min(ids)}-{len(ids)}-{digest}"
 
 
+def next_batch(pending: queue.Queue[list[int] | None], size: int) -> list[int] | None:
+    """Block for the next ids and merge what else is waiting (up to ``size``); None means stop."""
+    ids = pending.get()
+    while ids is not None and len(ids) < size:
+        try:
+            more = pending.get_nowait()
+        except queue.Empty:
+            break
+        if more is None:
+            pending.put(None)  # keep the stop signal for the next call
+            break
+        ids = ids + more
+    return ids
+
+
 class InlineDispatcher:
     """Processes in the caller's thread: for tests and ``ntbcare replay``."""
 
@@ -88,20 +103,7 @@ class EmbeddedDispatcher:
             self._queue.put(part)
 
     def _run(self) -> None:
-        while True:
-            ids = self._queue.get()
-            if ids is None:
-                return
-            # Merge what else is waiting so a burst becomes a few large batches.
-            while len(ids) < self.batch_size:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                ids = ids + more
+        while (ids := next_batch(self._queue, self.batch_size)) is not None:
             try:
                 self.processor(ids)
             except Exception:
@@ -168,19 +170,7 @@ class RQDispatcher:
                 self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            ids = self._pending.get()
-            if ids is None:
-                return
-            while len(ids) < self.batch_size:
-                try:
-                    more = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._pending.put(None)
-                    break
-                ids = ids + more
+        while (ids := next_batch(self._pending, self.batch_size)) is not None:
             try:
                 self.enqueue_now(ids)
             except Exception as exc:  # Redis down: the rows are committed, the sweeper enqueues them later

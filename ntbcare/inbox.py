@@ -16,26 +16,11 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-
-from sqlalchemy import insert
 
 from ntbcare.db import Database
-from ntbcare.models import Delivery, DeliveryStatus, utcnow
+from ntbcare.models import DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
-
-
-def delivery_row(body: bytes, source: str, now: datetime) -> dict[str, object]:
-    return {
-        "received_at": now,
-        "source": source,
-        "body": body,
-        "body_sha256": hashlib.sha256(body).hexdigest(),
-        "status": DeliveryStatus.PENDING,
-        "attempts": 0,
-        "dispatched_at": now,
-    }
 
 
 def insert_delivery(db: Database, body: bytes, *, source: str) -> int:
@@ -94,10 +79,7 @@ def insert_bodies(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
         finally:
             connection.close()
         return ids
-    rows = [delivery_row(body, source, now) for body, source in bodies]
-    with db.scope() as session:
-        statement = insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True)
-        return list(session.scalars(statement, rows))
+    raise ValueError(f"unsupported database {db.engine.dialect.name!r}: use SQLite or PostgreSQL")
 
 
 class StoreFailed(Exception):

@@ -4,7 +4,7 @@ so every change leaves an audit row.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -52,11 +52,6 @@ def reserve_ticket_numbers(session: Session, year: int, count: int) -> list[str]
         except IntegrityError:  # another worker created this year's counter first
             last = session.execute(bump).scalar_one()
     return [format_ticket_number(year, n) for n in range(last - count + 1, last + 1)]
-
-
-def next_ticket_number(session: Session, when: datetime) -> str:
-    """The next number of ``when``'s year (WITA calendar)."""
-    return reserve_ticket_numbers(session, when.astimezone(WITA).year, 1)[0]
 
 
 def audit(

@@ -16,6 +16,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def reduced_name(ticket: Ticket) -> str | None:
+    """The citizen as an agency needs them: a first name and an initial, never the full profile."""
+    parts = ((ticket.citizen.display_name if ticket.citizen else "") or "").split()
+    if not parts:
+        return None
+    return parts[0] + (f" {parts[-1][0]}." if len(parts) > 1 else "")
+
+
 def list_tickets(session: Session, *, status: str | None = None, limit: int = 100) -> Sequence[Ticket]:
     query = select(Ticket).options(selectinload(Ticket.messages), selectinload(Ticket.citizen))
     if status:

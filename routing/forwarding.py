@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ntbcare.db import Database
@@ -31,6 +31,7 @@ from ntbcare.mailer import (
     send_email,
 )
 from ntbcare.models import Agency, MailStatus, OutboundMail, Ticket, TicketStatus, utcnow
+from ntbcare.queries import reduced_name
 from ntbcare.settings import Settings
 from routing.deadlines import DeadlinePolicy, reminder_times
 from routing.route import add_mail, put_in_review
@@ -49,12 +50,8 @@ class SendResult:
 
 
 def citizen_label(ticket: Ticket) -> str:
-    """The citizen as the agency needs them: a first name and an initial, never the full profile."""
-    name = (ticket.citizen.display_name if ticket.citizen else "") or ""
-    parts = name.split()
-    if not parts:
-        return "Warga (Facebook)"
-    label = parts[0] + (f" {parts[-1][0]}." if len(parts) > 1 else "")
+    """The reduced citizen name with where they wrote, for the agency e-mail."""
+    label = reduced_name(ticket) or "Warga"
     where = {"comment": "komentar Facebook", "post": "postingan di halaman Facebook", "messenger": "Messenger"}
     return f"{label} ({where.get(ticket.channel, 'Facebook')})"
 
@@ -215,9 +212,4 @@ def schedule_followups(db: Database, settings: Settings, policy: DeadlinePolicy)
                         audit(session, ticket, "overdue", detail={"deadline": ticket.deadline_at.isoformat(),
                                                                   "escalated_to": recipients})
     return created
-
-
-def pending_mail_count(db: Database) -> int:
-    with db.session() as session:
-        return session.scalar(select(func.count()).where(OutboundMail.status == MailStatus.PENDING))
 

@@ -293,3 +293,42 @@ def test_cli_agencies_export_import_round_trip(tmp_path, database_url):
     broken.write_text("- code: lowercase\n  name: x\n  kind: opd\n", encoding="utf-8")
     failed = runner.invoke(cli, ["agencies", "import", str(broken)], env=env)
     assert failed.exit_code != 0 and "lowercase" in failed.output
+
+
+def test_cli_routing_train_learns_from_decisions_and_evaluate_reports(tmp_path, database_url, routed_runtime, smtp):
+    from click.testing import CliRunner
+
+    from ntbcare.cli import cli
+    from tests.conftest import BASE_ENV
+
+    [ticket] = ingest(routed_runtime, None, comment(11, CHATTER))
+    with routed_runtime.db.scope() as session:
+        assign(session, session.get(Ticket, ticket.id), "PLN", actor="operator:rina")
+    model = tmp_path / "retrained.pkl"
+    env = {**BASE_ENV, "DATABASE_URL": database_url, "ROUTING_MODEL_PATH": str(model)}
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["routing", "train"], env=env)
+    assert trained.exit_code == 0, trained.output
+    assert "and 1 decisions" in trained.output and model.is_file()
+
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("\n".join(json.dumps(row) for row in [
+        {"text": PLN_TEXT, "complaint": True, "agency": "PLN", "location": "52.71", "family": "a"},
+        {"text": CHATTER, "complaint": False, "agency": None, "family": "b"},
+        {"text": "Jalan provinsi ke Sembalun berlubang besar, mohon Dinas PUPR perbaiki", "complaint": True,
+         "agency": "PUPRPKP", "family": "c"},
+    ]) + "\n", encoding="utf-8")
+    report = runner.invoke(cli, ["routing", "evaluate", "--data", str(data), "--json"], env=env)
+    assert report.exit_code == 0, report.output
+    figures = json.loads(report.output)
+    assert figures["examples"] == 3
+    assert {"PLN", "PUPRPKP"} <= set(figures["per_target"])
+    for key in ("macro_f1", "routed_precision", "routed_coverage", "threshold", "confusions", "complaint_f1"):
+        assert key in figures
+    assert figures["complaint_f1"] == 1.0  # clear chatter and clear complaints
+    text = runner.invoke(cli, ["routing", "evaluate", "--data", str(data)], env=env).output
+    assert "PLN" in text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    refused = runner.invoke(cli, ["routing", "evaluate", "--data", str(bad)], env=env)
+    assert refused.exit_code != 0 and "bad.jsonl:1" in refused.output

@@ -25,6 +25,7 @@ from ntbcare.lifecycle import audit, transition
 from ntbcare.links import LinkExpired, LinkInvalid, read_agency_token
 from ntbcare.mailer import CHANNEL_LABELS, format_duration, format_wita
 from ntbcare.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus, utcnow
+from ntbcare.queries import reduced_name
 from ntbcare.runtime import Runtime
 from routing.decisions import agency_not_ours
 from routing.forwarding import facebook_url, location_label
@@ -151,14 +152,6 @@ def _history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
     return rows
 
 
-def _reduced_name(ticket: Ticket) -> str:
-    """What the agency needs of the citizen: a first name and an initial, never the full profile."""
-    parts = ((ticket.citizen.display_name if ticket.citizen else "") or "").split()
-    if not parts:
-        return "Warga"
-    return parts[0] + (f" {parts[-1][0]}." if len(parts) > 1 else "")
-
-
 def _deadline(ticket: Ticket, now: datetime) -> dict[str, Any] | None:
     if ticket.deadline_at is None:
         return None
@@ -186,7 +179,7 @@ def _page(session: Session, ticket: Ticket, token: str, *, errors: dict[str, str
     html = render_template(
         "agency/ticket.html", token=token, ticket=ticket, agency=agency, errors=errors or {}, form=form or {},
         notice=notice, status_label=STATUS_LABELS.get(ticket.status, ticket.status),
-        channel_label=CHANNEL_LABELS.get(ticket.channel, ticket.channel), citizen=_reduced_name(ticket),
+        channel_label=CHANNEL_LABELS.get(ticket.channel, ticket.channel), citizen=(reduced_name(ticket) or "Warga"),
         location=location_label(ticket) or "Tidak disebutkan", facebook_url=facebook_url(ticket),
         opened=format_wita(ticket.opened_at), deadline=_deadline(ticket, now), history=_history(session, ticket),
         answers=[{"at": format_wita(a.created_at), "text": a.text, "agency": a.agency_code,
