@@ -12,10 +12,14 @@ import hashlib
 import hmac
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
 
-from ntbcare.inbox import StoreFailed
+from ntbcare.core.inbox import StoreFailed
+
+if TYPE_CHECKING:  # the runtime is built by the app factory, above this module
+    from ntbcare.pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,9 @@ def signature_matches(secrets: tuple[str, ...], body: bytes, header: str) -> boo
     return matched
 
 
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["ntbcare"]
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["ntbcare"]
+    return runtime
 
 
 @bp.get("/webhook")

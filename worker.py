@@ -1,8 +1,9 @@
-"""Jobs and the worker loop. Jobs take ids only and re-read everything from the database.
+"""RQ jobs and the worker loop. Jobs take ids only, re-read everything from the database and call the
+pipeline (:mod:`ntbcare.pipeline.join`); this module only wires them into RQ.
 
 With REDIS_URL set, ``ntbcare worker`` runs an RQ worker (JSON serializer, never pickle) plus a sweeper
-thread; any number of them may run on any number of machines. Without Redis, the same ``handle_batch``
-runs on the embedded queue inside ``ntbcare run``.
+process; any number of them may run on any number of machines. Without Redis, ``ntbcare run`` processes
+deliveries on the embedded queue inside the web process instead.
 """
 
 from __future__ import annotations
@@ -13,49 +14,18 @@ import os
 import time
 from typing import Any
 
-from ingest.processing import BatchResult, process_batch
-from ntbcare.dispatch import RQDispatcher
-from ntbcare.runtime import Runtime
-from ntbcare.settings import Settings
+from rq import Queue, Worker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.classifier import load_classifier
+from ntbcare.pipeline.dispatch import INGEST_QUEUE, ROUTE_QUEUE, RQDispatcher
+from ntbcare.pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 _job_runtime: tuple[int, Runtime] | None = None
-_route_dispatcher: tuple[tuple[int, str], RQDispatcher] | None = None
-
-
-def handle_batch(runtime: Runtime, ids: list[int], *, route_later: bool = False) -> BatchResult:
-    """Process a batch of stored deliveries; new tickets go on to routing (now, or as their own RQ job)."""
-    settings = runtime.settings
-    result = process_batch(
-        runtime.db, ids, page_id=settings.fb_page_id, max_attempts=settings.max_delivery_attempts
-    )
-    log.info(
-        "deliveries: %d done, %d failed, %d retry later, %d skipped; %d tickets opened",
-        len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
-        len(result.opened_ticket_ids),
-    )
-    if result.opened_ticket_ids:
-        try:
-            if route_later:
-                _route_queue(settings).enqueue_route(result.opened_ticket_ids)
-            else:
-                runtime.route(result.opened_ticket_ids)
-        except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
-            log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
-    if result.status_requests:
-        try:
-            runtime.answer_status_requests(result.status_requests)
-        except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again by the citizen
-            log.exception("answering %d status requests failed", len(result.status_requests))
-    return result
-
-
-def _route_queue(settings: Settings) -> RQDispatcher:
-    global _route_dispatcher
-    if _route_dispatcher is None or _route_dispatcher[0] != (os.getpid(), settings.redis_url):
-        _route_dispatcher = ((os.getpid(), settings.redis_url), RQDispatcher(settings.redis_url))
-    return _route_dispatcher[1]
 
 
 def job_runtime() -> Runtime:
@@ -65,21 +35,39 @@ def job_runtime() -> Runtime:
     if _job_runtime is None or _job_runtime[0] != os.getpid() or _job_runtime[1].settings != settings:
         if _job_runtime is not None and _job_runtime[0] == os.getpid():
             _job_runtime[1].close()
-        _job_runtime = (os.getpid(), Runtime.build(settings, mode="inline"))
+        _job_runtime = (os.getpid(), Runtime.build(settings, mode="job"))
     return _job_runtime[1]
 
 
 def process_deliveries(ids: list[int]) -> dict[str, Any]:
     """RQ job: turn these stored deliveries into tickets (ids only); routing follows as its own job."""
-    result = handle_batch(job_runtime(), [int(i) for i in ids], route_later=True)
+    result = job_runtime().pipeline.ingest([int(i) for i in ids])
     return {"done": len(result.done), "failed": len(result.failed), "retry_later": len(result.retry_later),
             "skipped": len(result.skipped), "opened": len(result.opened_ticket_ids)}
 
 
 def route_tickets(ids: list[int]) -> dict[str, Any]:
     """RQ job: classify and route these new tickets, acknowledge them and send the agency e-mails."""
-    result = job_runtime().route([int(i) for i in ids])
+    result = job_runtime().pipeline.route([int(i) for i in ids])
     return {"routed": len(result.routed), "review": len(result.review), "not_complaint": len(result.not_complaint)}
+
+
+class ModelRefreshingWorker(Worker):
+    """An RQ worker that brings its routing model up to date before each fork.
+
+    Work-horses inherit the parent's memory, so a model loaded (or reloaded after `ntbcare routing train`)
+    in the parent costs nothing per job; a model loaded inside a horse would be thrown away when it exits.
+    """
+
+    model_path: str = ""
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        if self.model_path:
+            try:
+                load_classifier(self.model_path)
+            except Exception:  # the job itself reports a broken model; the worker keeps serving
+                log.exception("could not load the routing model at %s", self.model_path)
+        super().fork_work_horse(job, queue)
 
 
 def run_sweeper(settings: Settings, parent_pid: int) -> None:
@@ -104,23 +92,18 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     deadlock the work-horse). A worker killed mid-job loses nothing: its transaction rolls back and a sweeper
     dispatches the deliveries again.
     """
-    from rq import Queue, Worker
-    from rq.serializers import JSONSerializer
-
-    from ntbcare.dispatch import INGEST_QUEUE, ROUTE_QUEUE
-
     if not settings.uses_redis:
         raise RuntimeError("REDIS_URL is not set: `ntbcare run` processes deliveries in-process without Redis")
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
-    runtime.classifier  # noqa: B018 - loaded before forking, so every work-horse inherits it
+    load_classifier(settings.routing_model_path)  # loaded before forking, so every work-horse inherits it
     sweeper = multiprocessing.get_context("spawn").Process(
         target=run_sweeper, args=(settings, os.getpid()), name="ntbcare-sweeper", daemon=True
     )
     sweeper.start()
     queues = [dispatcher.queue, Queue(ROUTE_QUEUE, connection=dispatcher.redis, serializer=JSONSerializer)]
-    worker = Worker(
+    worker = ModelRefreshingWorker(
         queues,
         connection=dispatcher.redis,
         serializer=JSONSerializer,
@@ -129,6 +112,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         job_monitoring_interval=10,
         maintenance_interval=30,
     )
+    worker.model_path = settings.routing_model_path
     log.info("worker %s listening on %s and %s", worker.name, INGEST_QUEUE, ROUTE_QUEUE)
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

@@ -139,9 +139,10 @@ def bench_drain(env: dict[str, str], database_url: str, count: int) -> dict[str,
     from rq.serializers import JSONSerializer
     from sqlalchemy import func, insert, select, text
 
-    from ntbcare.db import Database
-    from ntbcare.dispatch import RQDispatcher, sweep
-    from ntbcare.models import Delivery, Ticket
+    from ntbcare.core.db import Database
+    from ntbcare.core.models import Delivery, Ticket
+    from ntbcare.pipeline.dispatch import RQDispatcher
+    from ntbcare.pipeline.sweeper import sweep
 
     redis = Redis.from_url(env["REDIS_URL"])
     redis.flushdb()
@@ -204,8 +205,8 @@ def main() -> None:
     if args.workers is None:
         args.workers = 1 if args.database == "sqlite" else 2
 
-    from ntbcare.bootstrap import initialise
-    from ntbcare.settings import Settings
+    from ntbcare.core.settings import Settings
+    from ntbcare.pipeline.bootstrap import initialise
 
     with tempfile.TemporaryDirectory() as tmp:
         database_url, drop = prepare_database(args.database, Path(tmp))

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 from bot.graph import GraphClient  # noqa: E402
 from bot.outbox import owe_answer, send_due_replies  # noqa: E402
 from bot.ratelimit import UsageGovernor  # noqa: E402
-from ntbcare.db import Database  # noqa: E402
-from ntbcare.migrate import upgrade  # noqa: E402
-from ntbcare.models import Agency, AgencyAnswer, Reply, ReplyStatus, Ticket, utcnow  # noqa: E402
-from ntbcare.settings import Settings  # noqa: E402
+from ntbcare.core.db import Database  # noqa: E402
+from ntbcare.core.migrate import upgrade  # noqa: E402
+from ntbcare.core.models import Agency, AgencyAnswer, Reply, ReplyStatus, Ticket, utcnow  # noqa: E402
+from ntbcare.core.settings import Settings  # noqa: E402
 
 PAGE_ID = "104000000000001"
 VERSION = "v25.0"

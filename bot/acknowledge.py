@@ -14,8 +14,8 @@ from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, owe_reply,
 from bot.privacy import contains_personal_data
 from bot.texts import render
 from bot.windows import private_reply_allowed
-from ntbcare.models import Channel, Reply, Ticket, utcnow
-from ntbcare.settings import Settings
+from ntbcare.core.models import Channel, Reply, Ticket, utcnow
+from ntbcare.core.settings import Settings
 
 
 def _ack_enabled(settings: Settings, channel: str) -> bool:

@@ -10,7 +10,7 @@ import threading
 
 from bot.graph import GraphClient
 from bot.ratelimit import UsageGovernor
-from ntbcare.settings import Settings
+from ntbcare.core.settings import Settings
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str, str, str], GraphClient] = {}

@@ -35,9 +35,9 @@ from bot.graph import GraphClient
 from bot.privacy import scrub
 from bot.texts import render
 from bot.windows import messenger_route, private_reply_allowed
-from ntbcare.db import Database
-from ntbcare.lifecycle import audit, transition
-from ntbcare.models import (
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import audit, transition
+from ntbcare.core.models import (
     Agency,
     AgencyAnswer,
     Channel,
@@ -49,7 +49,7 @@ from ntbcare.models import (
     TicketStatus,
     utcnow,
 )
-from ntbcare.settings import Settings
+from ntbcare.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

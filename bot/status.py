@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from bot.outbox import MESSENGER, owe_reply
 from bot.texts import render, status_label
-from ntbcare.lifecycle import find_ticket
-from ntbcare.models import Agency, AgencyAnswer, Citizen, Reply, Ticket
-from ntbcare.settings import Settings
+from ntbcare.core.lifecycle import find_ticket
+from ntbcare.core.models import Agency, AgencyAnswer, Citizen, Reply, Ticket
+from ntbcare.core.settings import Settings
 
 
 def citizen_tickets(session: Session, psid: str) -> list[Ticket]:

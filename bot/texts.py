@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ntbcare.models import ReplyTemplate, TicketStatus
+from ntbcare.core.models import ReplyTemplate, TicketStatus
 
 log = logging.getLogger(__name__)
 

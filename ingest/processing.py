@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from ingest.envelope import parse_delivery
 from ingest.events import ParsedItem
 from ingest.tickets import StatusRequest, apply_batch
-from ntbcare.db import Database
-from ntbcare.models import Delivery, DeliveryStatus, utcnow
+from ntbcare.core.db import Database
+from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ingest.events import NormalizedEvent, ParsedItem, UnsupportedItem
-from ntbcare.lifecycle import WITA, audit, ensure_ticket_counter, reserve_ticket_numbers, transition
-from ntbcare.models import Channel, Citizen, Event, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.lifecycle import WITA, audit, ensure_ticket_counter, reserve_ticket_numbers, transition
+from ntbcare.core.models import Channel, Citizen, Event, Ticket, TicketMessage, TicketStatus
 
 REMOVE_KINDS = ("comment.remove", "post.remove")
 LOOKUP_CHUNK = 500

@@ -1,14 +1,17 @@
-"""The Flask application factory: the webhook, health endpoints and the agency ticket pages."""
+"""The Flask application factory: the webhook, health endpoints and the human-facing surfaces."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from ntbcare.runtime import Runtime
-from ntbcare.settings import Settings
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.runtime import Runtime
+from ntbcare.web import register_web
+from webhooks import bp as webhooks_bp
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +30,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.extensions["ntbcare"] = runtime
 
-    from ntbcare.web import register_web
-    from webhooks import bp as webhooks_bp
-
     app.register_blueprint(webhooks_bp)
-    register_web(app)
+    register_web(app, https=settings.public_base_url.startswith("https://"), csrf_exempt=(webhooks_bp,))
 
     @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> ResponseReturnValue:
         return jsonify(status="ok")
 
     @app.get("/readyz")
-    def readyz():  # type: ignore[no-untyped-def]
+    def readyz() -> ResponseReturnValue:
         checks = {"database": _database_ok(runtime), "queue": runtime.dispatcher.healthy()}
         if runtime.sweeper is not None:
             checks["sweeper"] = runtime.sweeper.is_alive()
@@ -46,8 +46,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        return jsonify(error=exc.name, description=exc.description), exc.code
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        return jsonify(error=exc.name, description=exc.description), exc.code or 500
 
     return app
 

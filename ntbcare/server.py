@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from ntbcare.settings import Settings
+from ntbcare.core.settings import Settings
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
+class _Server(BaseApplication):
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         self._settings = settings
         self._options = options
@@ -23,7 +24,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self):  # type: ignore[no-untyped-def]
+    def load(self) -> Flask:
         from ntbcare.app import create_app
 
         # Read again in the worker so every process has its own engine, threads and connections.

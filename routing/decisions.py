@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ntbcare.lifecycle import transition
-from ntbcare.models import RoutingDecision, Ticket, TicketStatus, utcnow
+from ntbcare.core.lifecycle import transition
+from ntbcare.core.models import RoutingDecision, Ticket, TicketStatus, utcnow
 from routing.route import assign_agency, put_in_review
 
 if TYPE_CHECKING:

@@ -17,10 +17,10 @@ from email.utils import make_msgid
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from ntbcare.db import Database
-from ntbcare.lifecycle import audit, transition
-from ntbcare.links import agency_link_url, make_agency_token
-from ntbcare.mailer import (
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import audit, transition
+from ntbcare.core.links import agency_link_url, make_agency_token
+from ntbcare.core.mailer import (
     ForwardContent,
     MailPermanentError,
     MailTemporaryError,
@@ -30,9 +30,9 @@ from ntbcare.mailer import (
     build_reminder_email,
     send_email,
 )
-from ntbcare.models import Agency, MailStatus, OutboundMail, Ticket, TicketStatus, utcnow
-from ntbcare.queries import reduced_name
-from ntbcare.settings import Settings
+from ntbcare.core.models import Agency, MailStatus, OutboundMail, Ticket, TicketStatus, utcnow
+from ntbcare.core.queries import facebook_url, location_label, reduced_name
+from ntbcare.core.settings import Settings
 from routing.deadlines import DeadlinePolicy, reminder_times
 from routing.route import add_mail, put_in_review
 
@@ -54,23 +54,6 @@ def citizen_label(ticket: Ticket) -> str:
     label = reduced_name(ticket) or "Warga"
     where = {"comment": "komentar Facebook", "post": "postingan di halaman Facebook", "messenger": "Messenger"}
     return f"{label} ({where.get(ticket.channel, 'Facebook')})"
-
-
-def location_label(ticket: Ticket) -> str | None:
-    detail = (ticket.classification or {}).get("location_detail") or {}
-    names = [detail.get(level, {}).get("name") for level in ("desa", "kecamatan", "kabkota")
-             if isinstance(detail.get(level), dict)]
-    return ", ".join(n for n in names if n) or None
-
-
-def facebook_url(ticket: Ticket) -> str | None:
-    if ticket.permalink:
-        return ticket.permalink
-    if ticket.comment_id and ticket.post_id:
-        return f"https://www.facebook.com/{ticket.post_id}?comment_id={ticket.comment_id.split('_')[-1]}"
-    if ticket.post_id:
-        return f"https://www.facebook.com/{ticket.post_id}"
-    return None
 
 
 def answer_link(settings: Settings, ticket: Ticket, agency_code: str) -> str:

@@ -16,29 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ntbcare.db import Database
-from ntbcare.lifecycle import transition
-from ntbcare.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import transition
+from ntbcare.core.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
 from routing.deadlines import DeadlinePolicy, deadline_for
 
 if TYPE_CHECKING:  # scikit-learn stays out of processes that only record decisions
     from routing.classify import Classification
 
 log = logging.getLogger(__name__)
-
-# Why a ticket waits for an operator; shown in the review queue.
-REVIEW_REASONS = {
-    "low_confidence": "klasifikasi kurang yakin",
-    "close_candidates": "dua instansi sama kuat",
-    "jurisdiction_unknown": "kewenangan belum jelas (mis. status jalan)",
-    "complaint_unsure": "belum jelas apakah ini pengaduan",
-    "no_text": "tidak ada teks (hanya foto/stiker)",
-    "no_contacts": "instansi belum punya alamat e-mail",
-    "unknown_agency": "kode instansi tidak dikenal",
-    "not_ours": "instansi menyatakan bukan kewenangannya",
-    "forward_failed": "e-mail ke instansi ditolak",
-}
-
 
 class TextClassifier(Protocol):
     def classify_many(self, texts: Sequence[str]) -> list[Classification]: ...
@@ -119,38 +105,51 @@ def apply_classification(session: Session, ticket: Ticket, verdict: Classificati
     return assign_agency(session, ticket, verdict.agency, actor="classifier", now=now)
 
 
-def route_new_tickets(db: Database, classifier: TextClassifier, policy: DeadlinePolicy,
-                      ticket_ids: Sequence[int] | None = None, *, older_than: float = 0.0,
-                      limit: int = 500) -> RouteResult:
-    """Classify and route tickets still ``new`` (these ids, or every one older than ``older_than`` s)."""
-    now = utcnow()
+def tickets_to_route(db: Database, ticket_ids: Sequence[int] | None = None, *, older_than: float = 0.0,
+                     limit: int = 500, now: datetime | None = None) -> list[tuple[int, str]]:
+    """(id, text) of tickets still ``new``: these ids, or every one older than ``older_than`` seconds."""
+    at = now or utcnow()
     with db.session() as session:
         query = select(Ticket.id, Ticket.text).where(Ticket.status == TicketStatus.NEW)
         if ticket_ids is not None:
             query = query.where(Ticket.id.in_(list(ticket_ids)))
         else:
-            query = query.where(Ticket.created_at <= now - timedelta(seconds=older_than))
-        rows = session.execute(query.order_by(Ticket.id).limit(limit)).all()
+            query = query.where(Ticket.created_at <= at - timedelta(seconds=older_than))
+        return [(row.id, row.text or "") for row in session.execute(query.order_by(Ticket.id).limit(limit))]
+
+
+def apply_verdicts(session: Session, rows: Sequence[tuple[int, str]], verdicts: Sequence[Classification],
+                   policy: DeadlinePolicy, now: datetime) -> RouteResult:
+    """Apply verdicts inside the caller's transaction, only to tickets still ``new`` (another worker may
+    have routed one meanwhile); the caller commits, together with whatever else the decision owes."""
     result = RouteResult()
-    if not rows:
-        return result
-    verdicts = classifier.classify_many([text or "" for _, text in rows])
-    with db.scope() as session:
-        for (ticket_id, _), verdict in zip(rows, verdicts, strict=True):
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None or ticket.status != TicketStatus.NEW:
-                continue  # routed meanwhile by another worker
-            mail = apply_classification(session, ticket, verdict, policy, now)
-            if ticket.status == TicketStatus.NOT_COMPLAINT:
-                result.not_complaint.append(ticket_id)
-            elif ticket.status == TicketStatus.REVIEW:
-                result.review.append(ticket_id)
-            else:
-                result.routed.append(ticket_id)
-            if mail is not None:
-                session.flush()
-                result.mail_ids.append(mail.id)
+    for (ticket_id, _), verdict in zip(rows, verdicts, strict=True):
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None or ticket.status != TicketStatus.NEW:
+            continue
+        mail = apply_classification(session, ticket, verdict, policy, now)
+        if ticket.status == TicketStatus.NOT_COMPLAINT:
+            result.not_complaint.append(ticket_id)
+        elif ticket.status == TicketStatus.REVIEW:
+            result.review.append(ticket_id)
+        else:
+            result.routed.append(ticket_id)
+        if mail is not None:
+            session.flush()
+            result.mail_ids.append(mail.id)
     log.info("routed %d tickets: %d to agencies, %d to review, %d not complaints", len(rows),
              len(result.routed), len(result.review), len(result.not_complaint))
     return result
 
+
+def route_new_tickets(db: Database, classifier: TextClassifier, policy: DeadlinePolicy,
+                      ticket_ids: Sequence[int] | None = None, *, older_than: float = 0.0,
+                      limit: int = 500) -> RouteResult:
+    """Classify and route tickets still ``new`` in a transaction of their own (routing alone)."""
+    now = utcnow()
+    rows = tickets_to_route(db, ticket_ids, older_than=older_than, limit=limit, now=now)
+    if not rows:
+        return RouteResult()
+    verdicts = classifier.classify_many([text for _, text in rows])
+    with db.scope() as session:
+        return apply_verdicts(session, rows, verdicts, policy, now)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ntbcare.db import Database
-from ntbcare.dispatch import InlineDispatcher
-from ntbcare.migrate import upgrade
-from ntbcare.runtime import Runtime
-from ntbcare.settings import Settings
+from ntbcare.core.db import Database
+from ntbcare.core.migrate import upgrade
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.dispatch import InlineDispatcher
+from ntbcare.pipeline.runtime import Runtime
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_ID = "104000000000001"
@@ -103,14 +103,14 @@ def drop_postgres_database(url: str) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ntbcare.db'}"
+    return f"sqlite:///{tmp_path / 'ntbcare.core.db'}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ntbcare.db'}"
+        yield f"sqlite:///{tmp_path / 'ntbcare.core.db'}"
         return
     url = fresh_postgres_database()
     try:
@@ -153,7 +153,7 @@ def drain(rt: Runtime, *, route: bool = False) -> list[int]:
     from sqlalchemy import select
 
     from ingest.processing import process_batch
-    from ntbcare.models import Delivery, DeliveryStatus
+    from ntbcare.core.models import Delivery, DeliveryStatus
 
     with rt.db.session() as session:
         ids = list(session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.PENDING)))

@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from ntbcare.db import Database
-from ntbcare.lifecycle import audit
-from ntbcare.links import make_agency_token
-from ntbcare.models import (
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import audit
+from ntbcare.core.links import make_agency_token
+from ntbcare.core.models import (
     Agency,
     AgencyAnswer,
     AuditEntry,
@@ -27,7 +27,7 @@ from ntbcare.models import (
     TicketStatus,
     utcnow,
 )
-from ntbcare.runtime import Runtime
+from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import RecordingDispatcher, make_settings
 
 SECRET = "test-secret-key"
@@ -85,19 +85,16 @@ def parse(html: bytes | str) -> PageParser:
 
 
 def build_agency_app(runtime: Runtime) -> Flask:
-    """The real app; the agency pages are registered here only while the lead has not wired them yet."""
+    """The real app, as `ntbcare serve` builds it."""
     from ntbcare.app import create_app
-    from ntbcare.web import register_web
 
-    app = create_app(runtime=runtime)
-    register_web(app)
-    return app
+    return create_app(runtime=runtime)
 
 
 def seed(db: Database, *, text: str = COMPLAINT, name: str = "Baiq Nurul Hidayati", channel: str = "comment",
          status: str = TicketStatus.FORWARDED) -> int:
     """Agencies from the registry (PLN with an e-mail) and one ticket forwarded to PLN."""
-    from ntbcare.bootstrap import seed_agencies
+    from ntbcare.pipeline.bootstrap import seed_agencies
     from routing.registry import load_registry
 
     now = utcnow()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.acknowledge import acknowledge_tickets
 from bot.outbox import send_due_replies
 from bot.texts import DEFAULT_TEMPLATES, render
-from ntbcare.models import AuditEntry, Channel, Reply, ReplyStatus, ReplyTemplate, Ticket, TicketStatus
+from ntbcare.core.models import AuditEntry, Channel, Reply, ReplyStatus, ReplyTemplate, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests
 from tests.conftest import make_settings
 from tests.test_bot_outbox import FAST, make_ticket
@@ -128,7 +128,7 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
     answer = NormalizedEvent(source="messenger", kind="message", dedup_key="messenger:message:m_join",
                              external_id="m_join", page_id="104000000000001", occurred_at=when, author_id="psid",
                              text="Lokasinya di depan SDN 3, pak", thread_key="psid")
-    from ntbcare.inbox import insert_delivery
+    from ntbcare.core.inbox import insert_delivery
 
     delivery_id = insert_delivery(db, b"{}", source="test")
     with db.scope() as session:

@@ -27,7 +27,7 @@ from bot.outbox import (
     send_due_replies,
 )
 from bot.ratelimit import UsageGovernor
-from ntbcare.models import (
+from ntbcare.core.models import (
     Agency,
     AgencyAnswer,
     AuditEntry,
@@ -459,7 +459,6 @@ def test_operator_lists_and_retries_failed_replies_from_the_cli(database_url, db
                                                                  graph_client) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    import ntbcare.cli_replies  # noqa: F401  (registers `replies` on the cli group)
     from ntbcare.cli import cli
     from tests.conftest import BASE_ENV
 

@@ -10,7 +10,7 @@ from bot.acknowledge import acknowledge_tickets
 from bot.outbox import send_due_replies
 from bot.privacy import MASK, contains_personal_data, personal_data_kinds, scrub
 from bot.status import owe_status_reply
-from ntbcare.models import AuditEntry, Channel, Reply, ReplyStatus, Ticket, TicketStatus
+from ntbcare.core.models import AuditEntry, Channel, Reply, ReplyStatus, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests
 from tests.conftest import make_settings
 from tests.test_bot_outbox import FAST, answer, later, make_ticket

@@ -10,7 +10,7 @@ import pytest
 from bot.acknowledge import acknowledge_tickets
 from bot.outbox import send_due_replies
 from bot.windows import HUMAN_AGENT, RESPONSE, messenger_route, private_reply_allowed
-from ntbcare.models import Channel, Reply, ReplyStatus, Ticket, TicketStatus
+from ntbcare.core.models import Channel, Reply, ReplyStatus, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests
 from tests.conftest import make_settings
 from tests.test_bot_outbox import FAST, answer, make_ticket, reply_row, ticket_row

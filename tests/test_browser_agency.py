@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.client import close_graph_clients
-from ntbcare.db import Database
-from ntbcare.migrate import upgrade
-from ntbcare.models import Ticket, TicketStatus
-from ntbcare.runtime import Runtime
+from ntbcare.core.db import Database
+from ntbcare.core.migrate import upgrade
+from ntbcare.core.models import Ticket, TicketStatus
+from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import PAGE_ID, RecordingDispatcher, make_settings, service_unavailable
 from tests.graph_standin import GraphStandIn, serve_wsgi
 from tests.test_agency_page import build_agency_app, seed, token_for

@@ -94,7 +94,7 @@ def test_worker_without_redis_explains_itself(env):
 
 def test_operators_edit_reply_templates(env):
     from bot.texts import render
-    from ntbcare.db import Database
+    from ntbcare.core.db import Database
 
     assert invoke(env, "init").exit_code == 0
     listed = json.loads(invoke(env, "templates", "list", "--json").output)

@@ -23,9 +23,9 @@ from sqlalchemy import select, update
 from bot.acknowledge import acknowledge_tickets
 from bot.client import close_graph_clients
 from bot.outbox import send_due_replies
-from ntbcare.db import Database
-from ntbcare.models import Agency, Reply, Ticket, TicketStatus
-from ntbcare.runtime import Runtime
+from ntbcare.core.db import Database
+from ntbcare.core.models import Agency, Reply, Ticket, TicketStatus
+from ntbcare.pipeline.runtime import Runtime
 from routing.forwarding import send_due_mails
 from tests.conftest import PAGE_ID, RecordingDispatcher, drain, make_settings, sign
 from tests.graph_standin import GraphStandIn, serve_wsgi
@@ -102,7 +102,7 @@ def loop(database_url: str, db: Database) -> Iterator[Loop]:
             DATABASE_URL=database_url, SMTP_URL=f"smtp://127.0.0.1:{smtp_port}?starttls=0&timeout=5",
             GRAPH_API_BASE_URL=graph_url, FB_PAGE_ACCESS_TOKEN="page-token", PUBLIC_BASE_URL=f"http://127.0.0.1:{app_port}",
             OPERATOR_EMAILS="ops@diskominfotik.test", MAIL_FROM="NTB Care <care@ntb.test>")
-        from ntbcare.bootstrap import seed_agencies
+        from ntbcare.pipeline.bootstrap import seed_agencies
         from routing.registry import load_registry
 
         with db.scope() as session:

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from ntbcare.models import AuditEntry, Delivery, Event, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.models import AuditEntry, Delivery, Event, Ticket, TicketMessage, TicketStatus
 from tests.conftest import drain, fixture_bytes
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from ntbcare.links import (
+from ntbcare.core.links import (
     LINK_SALT,
     AgencyLinkClaims,
     LinkExpired,

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from ntbcare.mailer import (
+from ntbcare.core.mailer import (
     ForwardContent,
     MailPermanentError,
     MailTemporaryError,

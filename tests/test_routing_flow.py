@@ -12,9 +12,9 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import select, update
 
-from ntbcare.links import read_agency_token
-from ntbcare.models import Agency, AuditEntry, OutboundMail, RoutingDecision, Ticket, TicketStatus, utcnow
-from ntbcare.runtime import Runtime
+from ntbcare.core.links import read_agency_token
+from ntbcare.core.models import Agency, AuditEntry, OutboundMail, RoutingDecision, Ticket, TicketStatus, utcnow
+from ntbcare.pipeline.runtime import Runtime
 from routing.decisions import agency_not_ours, assign, mark_not_complaint, training_examples
 from routing.forwarding import schedule_followups, send_due_mails
 from tests.conftest import RecordingDispatcher, drain, make_settings
@@ -46,7 +46,7 @@ def routed_runtime(database_url, db, smtp):  # type: ignore[no-untyped-def]
     _, port = smtp
     settings = make_settings(DATABASE_URL=database_url, SMTP_URL=f"smtp://127.0.0.1:{port}?starttls=0&timeout=5",
                              OPERATOR_EMAILS="ops@diskominfotik.test", MAIL_FROM="NTB Care <care@ntb.test>")
-    from ntbcare.bootstrap import seed_agencies
+    from ntbcare.pipeline.bootstrap import seed_agencies
     from routing.registry import load_registry
 
     with db.scope() as session:
@@ -113,7 +113,7 @@ def test_agency_without_contacts_goes_to_review_with_that_reason(routed_runtime,
 def test_smtp_outage_is_retried_and_the_mail_is_never_lost(database_url, db):
     port = free_port()
     settings = make_settings(DATABASE_URL=database_url, SMTP_URL=f"smtp://127.0.0.1:{port}?starttls=0&timeout=3")
-    from ntbcare.bootstrap import seed_agencies
+    from ntbcare.pipeline.bootstrap import seed_agencies
     from routing.registry import load_registry
 
     with db.scope() as session:
@@ -144,7 +144,7 @@ def test_permanent_rejection_puts_the_ticket_back_in_review(database_url, db):
     handler = RecordingHandler(rcpt_reply="550 5.1.1 mailbox unknown")
     with smtp_server(handler) as port:
         settings = make_settings(DATABASE_URL=database_url, SMTP_URL=f"smtp://127.0.0.1:{port}?starttls=0")
-        from ntbcare.bootstrap import seed_agencies
+        from ntbcare.pipeline.bootstrap import seed_agencies
         from routing.registry import load_registry
 
         with db.scope() as session:
@@ -166,9 +166,9 @@ def test_reminders_before_and_escalation_after_the_deadline_once_each(routed_run
     with db.scope() as session:  # forwarded 10 hours ago with an urgent 12-hour clock: reminders are due
         session.execute(update(Ticket).values(tier="urgent", forwarded_at=now - timedelta(hours=10),
                                               deadline_at=now + timedelta(hours=2)))
-    created = schedule_followups(db, settings, routed_runtime.deadline_policy)
+    created = schedule_followups(db, settings, routed_runtime.pipeline.deadline_policy)
     assert len(created) == 2
-    assert schedule_followups(db, settings, routed_runtime.deadline_policy) == []
+    assert schedule_followups(db, settings, routed_runtime.pipeline.deadline_policy) == []
     send_due_mails(db, settings)
     subjects = [email.message_from_bytes(raw, policy=default_policy)["Subject"] for _, raw in handler.received]
     assert len(subjects) == 2 and all("Pengingat" in s and ticket.number in s for s in subjects)
@@ -177,8 +177,8 @@ def test_reminders_before_and_escalation_after_the_deadline_once_each(routed_run
         session.execute(update(Ticket).values(deadline_at=now - timedelta(minutes=1)))
         pln = session.get(Agency, "PLN")
         pln.data = {**pln.data, "head_emails": ["gm@pln-ntb.test"]}
-    [escalation] = schedule_followups(db, settings, routed_runtime.deadline_policy)
-    assert schedule_followups(db, settings, routed_runtime.deadline_policy) == []
+    [escalation] = schedule_followups(db, settings, routed_runtime.pipeline.deadline_policy)
+    assert schedule_followups(db, settings, routed_runtime.pipeline.deadline_policy) == []
     send_due_mails(db, settings)
     rcpt, raw = handler.received[-1]
     assert rcpt == ["ops@diskominfotik.test", "gm@pln-ntb.test"]
@@ -228,8 +228,8 @@ def test_agency_not_ours_goes_back_to_review_or_on_to_the_named_target(routed_ru
 def test_routing_is_idempotent(routed_runtime, smtp):
     handler, _ = smtp
     [ticket] = ingest(routed_runtime, None, comment(10, PLN_TEXT))
-    routed_runtime.route([ticket.id])
-    routed_runtime.route(older_than=0)
+    routed_runtime.pipeline.route([ticket.id])
+    routed_runtime.pipeline.route(older_than=0)
     assert len(handler.received) == 1
 
 

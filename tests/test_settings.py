@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ntbcare.settings import ConfigError, Settings
+from ntbcare.core.settings import ConfigError, Settings
 from tests.conftest import BASE_ENV
 
 

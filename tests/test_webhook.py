@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from ntbcare.app import create_app
-from ntbcare.db import Database
-from ntbcare.models import Delivery
+from ntbcare.core.db import Database
+from ntbcare.core.models import Delivery
 from tests.conftest import APP_SECRET, RecordingDispatcher, fixture_bytes, make_settings, sign
 
 
@@ -69,7 +69,7 @@ def test_sha1_header_alone_is_not_enough(client, runtime):
 def test_previous_secret_is_accepted_during_rotation(db, sqlite_url):
     settings_ = make_settings(DATABASE_URL=str(db.engine.url), FB_APP_SECRET="new-secret",
                               FB_APP_SECRET_PREVIOUS=APP_SECRET)
-    from ntbcare.runtime import Runtime
+    from ntbcare.pipeline.runtime import Runtime
 
     rt = Runtime(settings=settings_, db=db, dispatcher=RecordingDispatcher())
     client = create_app(runtime=rt).test_client()
@@ -96,7 +96,7 @@ def test_unescaped_body_signed_over_the_escaped_form_verifies(post):
 
 
 def test_oversized_body_is_413_and_not_stored(db):
-    from ntbcare.runtime import Runtime
+    from ntbcare.pipeline.runtime import Runtime
 
     rt = Runtime(settings=make_settings(DATABASE_URL=str(db.engine.url), WEBHOOK_MAX_BODY_BYTES="2048"), db=db,
                  dispatcher=RecordingDispatcher())
@@ -120,8 +120,8 @@ def test_signed_but_unknown_object_is_acknowledged_and_recorded(post, runtime):
 def test_a_locked_database_gets_503_within_a_second(tmp_path):
     """SQLite held by another writer: answer 503 fast so Facebook redelivers, never hang."""
     url = f"sqlite:///{tmp_path / 'locked.db'}"
-    from ntbcare.migrate import upgrade
-    from ntbcare.runtime import Runtime
+    from ntbcare.core.migrate import upgrade
+    from ntbcare.pipeline.runtime import Runtime
 
     db = Database(url, busy_timeout_ms=500)
     upgrade(db.engine)
@@ -148,7 +148,7 @@ def test_a_locked_database_gets_503_within_a_second(tmp_path):
 
 
 def test_unreachable_postgres_gets_503_within_a_second(sqlite_url):
-    from ntbcare.runtime import Runtime
+    from ntbcare.pipeline.runtime import Runtime
 
     url = "postgresql://127.0.0.1:9/nowhere"  # discard port: nothing listens
     rt = Runtime(settings=make_settings(DATABASE_URL=url), db=Database(url), dispatcher=RecordingDispatcher())

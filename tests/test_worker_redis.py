@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from ntbcare.app import create_app
-from ntbcare.dispatch import INGEST_JOB, INGEST_QUEUE, RQDispatcher, sweep
-from ntbcare.models import Delivery, Ticket
-from ntbcare.runtime import Runtime
+from ntbcare.core.models import Delivery, Ticket
+from ntbcare.pipeline.dispatch import INGEST_JOB, INGEST_QUEUE, RQDispatcher
+from ntbcare.pipeline.runtime import Runtime
+from ntbcare.pipeline.sweeper import sweep
 from tests.conftest import BASE_ENV, fixture_bytes, make_settings, redis_url, sign
 
 pytestmark = pytest.mark.redis
@@ -131,7 +132,7 @@ def test_worker_killed_mid_burst_every_delivery_becomes_one_ticket(redis_env, db
         rows = [{"body": comment_body(n), "body_sha256": f"{n:064d}", "status": "pending", "attempts": 0,
                  "source": "webhook"} for n in range(total)]
         session.execute(insert(Delivery), rows)
-    from ntbcare.runtime import load_classifier
+    from ntbcare.pipeline.classifier import load_classifier
 
     load_classifier(redis_env["ROUTING_MODEL_PATH"])  # trained before the clock starts, not by the worker
     env = {**os.environ, **redis_env}

@@ -1,35 +1,40 @@
-"""Human-facing pages (the agency ticket page) and the CSRF protection that guards their forms."""
+"""The human-facing surfaces (today the agency ticket page) with what they share: one layout
+(``templates/web/_layout.html``), one set of security headers, one error page, and CSRF on every form."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
+
+from ntbcare.web.agency import bp as agency_bp
+from ntbcare.web.security import install_security_headers
 
 # The agency may take a while to write an answer: the form's token stays valid for a working day.
 CSRF_TIME_LIMIT_SECONDS = 8 * 3600
+SURFACES = (agency_bp,)
 
 
-def register_web(app: Flask) -> None:
-    """Register the agency pages and CSRF protection on every form POST; the webhook (HMAC-signed) is exempt.
+def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] = ()) -> None:
+    """Register the surfaces, CSRF protection on every form POST (except the blueprints named in
+    ``csrf_exempt``, such as the HMAC-signed webhook) and the shared security headers. Safe to call twice.
 
-    Safe to call twice. ``WTF_CSRF_SSL_STRICT`` is off because the pages send ``Referrer-Policy: no-referrer``,
-    so browsers send no Referer for Flask-WTF's HTTPS check to compare; the session-bound token and the
-    ``SameSite=Lax`` session cookie remain the protection.
+    ``WTF_CSRF_SSL_STRICT`` is off because the pages send ``Referrer-Policy: no-referrer``, so browsers send
+    no Referer for Flask-WTF's HTTPS check to compare; the session-bound token and the ``SameSite=Lax``
+    session cookie remain the protection.
     """
-    from ntbcare.web.agency import bp as agency_bp
-    from webhooks import bp as webhooks_bp
-
-    if agency_bp.name in app.blueprints:
+    if all(surface.name in app.blueprints for surface in SURFACES):
         return
-    public_https = str(app.extensions["ntbcare"].settings.public_base_url).startswith("https://")
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", CSRF_TIME_LIMIT_SECONDS)
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    if public_https:
+    if https:
         app.config["SESSION_COOKIE_SECURE"] = True
     csrf = app.extensions.get("csrf")
     if not isinstance(csrf, CSRFProtect):
         csrf = CSRFProtect(app)
-    csrf.exempt(webhooks_bp)  # by name, so the order of registration does not matter
-    app.register_blueprint(agency_bp)
+    for blueprint in csrf_exempt:
+        csrf.exempt(blueprint)  # by blueprint name, so the order of registration does not matter
+    for surface in SURFACES:
+        app.register_blueprint(surface)
+    install_security_headers(app, https=https)

@@ -17,18 +17,15 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
-from bot.outbox import owe_answer, public_target, send_due_replies
-from bot.privacy import personal_data_kinds
-from bot.windows import messenger_route
-from ntbcare.lifecycle import audit, transition
-from ntbcare.links import LinkExpired, LinkInvalid, read_agency_token
-from ntbcare.mailer import CHANNEL_LABELS, format_duration, format_wita
-from ntbcare.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus, utcnow
-from ntbcare.queries import reduced_name
-from ntbcare.runtime import Runtime
-from routing.decisions import agency_not_ours
-from routing.forwarding import facebook_url, location_label
+from ntbcare.core.links import LinkExpired, LinkInvalid, read_agency_token
+from ntbcare.core.mailer import CHANNEL_LABELS, format_duration, format_wita
+from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus, utcnow
+from ntbcare.core.queries import facebook_url, location_label, reduced_name
+from ntbcare.pipeline import decisions
+from ntbcare.pipeline.runtime import Runtime
+from ntbcare.web.errors import GENERIC_MESSAGE, error_page
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +36,6 @@ NOTE_MAX_CHARS = 1000
 CAN_ANSWER = (TicketStatus.ROUTED, TicketStatus.FORWARDED, TicketStatus.ANSWERED)
 CAN_DECLINE = (TicketStatus.ROUTED, TicketStatus.FORWARDED)
 PERSONAL_DATA_LABELS = {"nik": "NIK", "email": "alamat e-mail", "phone": "nomor telepon"}
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 STATUS_LABELS = {
     TicketStatus.NEW: "Baru diterima",
     TicketStatus.REVIEW: "Ditinjau operator",
@@ -171,9 +158,7 @@ def _page(session: Session, ticket: Ticket, token: str, *, errors: dict[str, str
     states = {reply.key: reply.status for reply in session.scalars(
         select(Reply).where(Reply.ticket_id == ticket.id, Reply.kind == "answer").order_by(Reply.id))}
     now = utcnow()
-    messenger_closed = ticket.channel == "messenger" and messenger_route(
-        ticket.last_citizen_message_at or ticket.opened_at, now,
-        human_agent_allowed=_runtime().settings.human_agent_tag) is None
+    messenger_closed = decisions.messenger_window_closed(_runtime().settings, ticket, now)
     targets = session.scalars(select(Agency).where(Agency.active.is_(True), Agency.code != ticket.agency_code)
                               .order_by(Agency.name)).all()
     html = render_template(
@@ -184,7 +169,7 @@ def _page(session: Session, ticket: Ticket, token: str, *, errors: dict[str, str
         opened=format_wita(ticket.opened_at), deadline=_deadline(ticket, now), history=_history(session, ticket),
         answers=[{"at": format_wita(a.created_at), "text": a.text, "agency": a.agency_code,
                   "state": _delivery_state(states, a)} for a in answers],
-        public=public_target(ticket) is not None, messenger_closed=messenger_closed, targets=targets,
+        public=decisions.answer_is_public(ticket), messenger_closed=messenger_closed, targets=targets,
         can_answer=ticket.status in CAN_ANSWER, can_decline=ticket.status in CAN_DECLINE,
         has_answer=bool(answers),
         answer_max=ANSWER_MAX_CHARS, note_max=NOTE_MAX_CHARS,
@@ -204,7 +189,7 @@ def _answer_error(ticket: Ticket, text: str) -> str | None:
         return "Jawaban wajib diisi."
     if len(text) > ANSWER_MAX_CHARS:
         return f"Jawaban terlalu panjang: paling banyak {ANSWER_MAX_CHARS} karakter."
-    found = personal_data_kinds(text) if public_target(ticket) is not None else []
+    found = decisions.personal_data_in_public_answer(ticket, text)
     if found:
         named = ", ".join(PERSONAL_DATA_LABELS[kind] for kind in found)
         return f"Jawaban tampil publik di Facebook: hapus {named} dari jawaban."
@@ -239,7 +224,7 @@ def ticket_page(token: str) -> Response:
 
 
 @bp.post("/a/<token>/answer")
-def answer(token: str) -> Response:
+def answer(token: str) -> BaseResponse:
     """Store the answer and the reply it owes in one transaction, then try to post it at once."""
     text = _field("answer")
     reply_ids: list[int] = []
@@ -251,33 +236,12 @@ def answer(token: str) -> Response:
             error = _answer_error(ticket, text)
             if error:
                 return _page(session, ticket, token, errors={"answer": error}, form={"answer": text}, status=422)
-            repeated = session.scalar(select(AgencyAnswer.id).where(
-                AgencyAnswer.ticket_id == ticket.id, AgencyAnswer.action == "answer", AgencyAnswer.text == text))
-            if repeated is None:  # a double tap or a resubmitted form must not post twice
-                stored = AgencyAnswer(ticket_id=ticket.id, agency_code=ticket.agency_code, action="answer",
-                                      text=text, link_version=ticket.link_version)
-                session.add(stored)
-                session.flush()
-                audit(session, ticket, "agency_answer", actor=_actor(ticket),
-                      detail={"answer_id": stored.id, "chars": len(text)})
-                replies = owe_answer(session, ticket, stored)
-                session.flush()
-                reply_ids = [reply.id for reply in replies]
+            reply_ids = decisions.agency_answers(session, ticket, text, actor=_actor(ticket))
     except Refusal as refusal:
         return _refusal_page(refusal)
     if reply_ids:
-        _send_now(reply_ids)
+        _runtime().pipeline.send_replies_soon(reply_ids)
     return redirect(url_for("agency.ticket_page", token=token, ok="answer"), code=303)
-
-
-def _send_now(reply_ids: list[int]) -> None:
-    """Best effort: a failure here leaves the rows for the sweeper, never an error for the agency."""
-    runtime = _runtime()
-    try:
-        send_due_replies(runtime.db, runtime.settings, ids=reply_ids)
-    except Exception:
-        log.exception("sending replies %s right after the agency answer failed; the sweeper will retry",
-                      reply_ids)
 
 
 @bp.post("/a/<token>/not-ours")
@@ -301,9 +265,7 @@ def not_ours(token: str) -> Response:
                 return _page(session, ticket, token, errors=errors, form={"reason": reason, "suggested": suggested},
                              status=422)
             number, declined_by = ticket.number, ticket.agency_code
-            session.add(AgencyAnswer(ticket_id=ticket.id, agency_code=declined_by, action="not_ours",
-                                     text=reason, link_version=ticket.link_version))
-            agency_not_ours(session, ticket, reason=reason, suggested=suggested or None)
+            decisions.agency_declines(session, ticket, reason=reason, suggested=suggested or None)
             target_name = target.name if target else None
     except Refusal as refusal:
         return _refusal_page(refusal)
@@ -312,7 +274,7 @@ def not_ours(token: str) -> Response:
 
 
 @bp.post("/a/<token>/done")
-def done(token: str) -> Response:
+def done(token: str) -> BaseResponse:
     """Close the ticket: allowed once an answer exists, or with a note saying what was done."""
     note = _field("note")
     try:
@@ -329,33 +291,18 @@ def done(token: str) -> Response:
                 error = "Belum ada jawaban: tulis catatan tindak lanjut sebelum menandai selesai."
             if error:
                 return _page(session, ticket, token, errors={"note": error}, form={"note": note}, status=422)
-            stored = AgencyAnswer(ticket_id=ticket.id, agency_code=ticket.agency_code, action="done", text=note,
-                                  link_version=ticket.link_version)
-            session.add(stored)
-            session.flush()
-            transition(session, ticket, TicketStatus.CLOSED, actor=_actor(ticket), action="agency_done",
-                       detail={"answer_id": stored.id, "with_note": bool(note)})
+            decisions.agency_closes(session, ticket, note=note, actor=_actor(ticket))
     except Refusal as refusal:
         return _refusal_page(refusal)
     return redirect(url_for("agency.ticket_page", token=token, ok="done"), code=303)
 
 
-@bp.after_request
-def _security_headers(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
 @bp.errorhandler(CSRFError)
 def _csrf_failed(exc: CSRFError) -> Response:
-    html = render_template("agency/error.html", code=400,
-                           message="Formulir kedaluwarsa atau tidak sah. Buka kembali tautan dari e-mail, "
-                                   "lalu kirim ulang.")
-    return make_response(html, 400)
+    return error_page(400, "Formulir kedaluwarsa atau tidak sah. Buka kembali tautan dari e-mail, lalu kirim ulang.")
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     messages = {413: "Isian terlalu besar.", 405: "Halaman ini hanya dapat dibuka dari tautan e-mail."}
-    message = messages.get(exc.code or 500, "Permintaan tidak dapat diproses.")
-    return make_response(render_template("agency/error.html", code=exc.code, message=message), exc.code or 500)
+    return error_page(exc.code or 500, messages.get(exc.code or 500, GENERIC_MESSAGE))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ntbcare.db import Database
-from ntbcare.migrate import upgrade
-from ntbcare.models import Agency
-from ntbcare.settings import Settings
+from ntbcare.core.db import Database
+from ntbcare.core.migrate import upgrade
+from ntbcare.core.models import Agency
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.classifier import load_classifier
+from routing.registry import load_registry
 
 
-def seed_agencies(session: Session, records: list, *, contacts_from_records: bool = False) -> tuple[int, int]:  # type: ignore[type-arg]
+def seed_agencies(session: Session, records: Sequence[Any], *, contacts_from_records: bool = False) -> tuple[int, int]:
     """Insert new registry entries and refresh names and data of known ones.
 
     Contacts (``emails``, ``head_emails``) are the deployer's: ``ntbcare init`` keeps what is set, and only an
@@ -43,12 +48,8 @@ def initialise(settings: Settings) -> str:
     db = Database(settings.database_url)
     try:
         upgrade(db.engine)
-        from routing.registry import load_registry
-
         with db.scope() as session:
             added, updated = seed_agencies(session, load_registry())
-        from ntbcare.runtime import load_classifier
-
         load_classifier(settings.routing_model_path)  # trains from the bundled seed when no model is saved
         return f"{added} agencies added, {updated} refreshed; routing model at {settings.routing_model_path}"
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ntbcare.models import AuditEntry, Delivery, Event, Ticket
+from ntbcare.core.models import AuditEntry, Delivery, Event, Ticket
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -109,3 +109,20 @@ def delivery_to_dict(delivery: Delivery, events: Sequence[Event] = ()) -> dict[s
 
 def events_of(session: Session, delivery_id: int) -> Sequence[Event]:
     return session.scalars(select(Event).where(Event.delivery_id == delivery_id).order_by(Event.id)).all()
+
+
+def location_label(ticket: Ticket) -> str | None:
+    detail = (ticket.classification or {}).get("location_detail") or {}
+    names = [detail.get(level, {}).get("name") for level in ("desa", "kecamatan", "kabkota")
+             if isinstance(detail.get(level), dict)]
+    return ", ".join(n for n in names if n) or None
+
+
+def facebook_url(ticket: Ticket) -> str | None:
+    if ticket.permalink:
+        return ticket.permalink
+    if ticket.comment_id and ticket.post_id:
+        return f"https://www.facebook.com/{ticket.post_id}?comment_id={ticket.comment_id.split('_')[-1]}"
+    if ticket.post_id:
+        return f"https://www.facebook.com/{ticket.post_id}"
+    return None

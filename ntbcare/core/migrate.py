@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", "ntbcare:migrations")
+    config.set_main_option("script_location", "ntbcare.core:migrations")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

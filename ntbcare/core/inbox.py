@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ntbcare.db import Database
-from ntbcare.models import DeliveryStatus, utcnow
+from ntbcare.core.db import Database
+from ntbcare.core.models import DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""Handing stored deliveries to workers, and the sweeper that makes the database the source of truth.
+"""Handing stored deliveries to workers: RQ on Redis, in-process threads, or the caller's own thread.
 
 Three dispatchers share one small interface: ``dispatch(ids)`` never blocks the caller for long and
 never raises. If a dispatch is lost (Redis flushed, a worker killed, the process restarted), the
-sweeper finds the deliveries still ``pending`` and dispatches them again.
+sweeper (:mod:`ntbcare.pipeline.sweeper`) finds the deliveries still ``pending`` and dispatches them again.
 """
 
 from __future__ import annotations
@@ -12,13 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from typing import Protocol
-
-from sqlalchemy import or_, select, update
-
-from ntbcare.db import Database
-from ntbcare.models import Delivery, DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +37,15 @@ def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
+def job_id(prefix: str, ids: list[int]) -> str:
+    """Deterministic: the same set of ids always maps to the same job id, so a re-enqueue is a no-op."""
+    ordered = sorted(ids)
+    digest = hashlib.sha1(",".join(map(str, ordered)).encode()).hexdigest()[:20]
+    return f"{prefix}-{ordered[0]}-{len(ordered)}-{digest}"
+
+
 def ingest_job_id(ids: list[int]) -> str:
-    """Deterministic: the same set of deliveries always maps to the same job id."""
-    digest = hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()[:20]
-    return f"ingest-{min(ids)}-{len(ids)}-{digest}"
+    return job_id("ingest", ids)
 
 
 def next_batch(pending: queue.Queue[list[int] | None], size: int) -> list[int] | None:
@@ -156,8 +155,7 @@ class RQDispatcher:
 
         queue = Queue(ROUTE_QUEUE, connection=self.redis, serializer=self.queue.serializer)
         ids = sorted(ticket_ids)
-        digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:20]
-        queue.enqueue(ROUTE_JOB, ids, job_id=f"route-{ids[0]}-{len(ids)}-{digest}", job_timeout=self.job_timeout,
+        queue.enqueue(ROUTE_JOB, ids, job_id=job_id("route", ids), job_timeout=self.job_timeout,
                       result_ttl=60, failure_ttl=7 * 24 * 3600, retry=Retry(max=3, interval=[2, 10, 30]))
 
     def _ensure_thread(self) -> None:
@@ -185,85 +183,3 @@ class RQDispatcher:
     def close(self) -> None:
         if self._thread is not None:
             self._pending.put(None)
-
-
-def sweep(
-    db: Database,
-    dispatch: Callable[[list[int]], None],
-    *,
-    redispatch_after: float,
-    batch_size: int = 200,
-    limit: int = 20_000,
-    now: datetime | None = None,
-) -> int:
-    """Dispatch pending deliveries that were never dispatched, lost, or are due for a retry.
-
-    Deliveries tried before go out one per batch, so one that keeps killing its worker fails alone.
-    """
-    at = now or utcnow()
-    cutoff = at - timedelta(seconds=redispatch_after)
-    with db.scope() as session:
-        rows = session.execute(
-            select(Delivery.id, Delivery.attempts)
-            .where(
-                Delivery.status == DeliveryStatus.PENDING,
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= at),
-                or_(Delivery.dispatched_at.is_(None), Delivery.dispatched_at < cutoff),
-            )
-            .order_by(Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not rows:
-            return 0
-        ids = [r.id for r in rows]
-        for part in chunks(ids, 1000):
-            session.execute(update(Delivery).where(Delivery.id.in_(part)).values(dispatched_at=at))
-    fresh = [r.id for r in rows if r.attempts == 0]
-    for part in chunks(fresh, batch_size):
-        dispatch(part)
-    for r in rows:
-        if r.attempts > 0:
-            dispatch([r.id])
-    log.info("sweeper dispatched %d pending deliveries", len(rows))
-    return len(rows)
-
-
-class Sweeper:
-    """Runs :func:`sweep` and the periodic ``tasks`` every ``interval`` seconds in a daemon thread."""
-
-    def __init__(
-        self, db: Database, dispatch: Callable[[list[int]], None], *, interval: float, redispatch_after: float,
-        batch_size: int = 200, tasks: list[Callable[[], None]] | None = None,
-    ) -> None:
-        self.db = db
-        self.tasks = tasks or []
-        self.dispatch = dispatch
-        self.interval = interval
-        self.redispatch_after = redispatch_after
-        self.batch_size = batch_size
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
-
-    def start(self) -> Sweeper:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sweep(self.db, self.dispatch, redispatch_after=self.redispatch_after, batch_size=self.batch_size)
-            except Exception as exc:
-                log.warning("sweep failed (%s); trying again in %ss", exc, self.interval)
-            for task in self.tasks:
-                try:
-                    task()
-                except Exception:
-                    log.exception("periodic task %s failed; trying again in %ss", task.__name__, self.interval)
-            self._stop.wait(self.interval)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -7,12 +7,13 @@ This is the only module that reads ``os.environ``. A missing secret or a malform
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite:///ntbcare.db"
+DEFAULT_DATABASE_URL = "sqlite:///ntbcare.core.db"
 DEFAULT_GRAPH_API_VERSION = "v25.0"
 
 
@@ -117,7 +118,7 @@ class Settings:
     deadline_urgent_hours: float = 1.0
     deadline_important_hours: float = 24.0
     deadline_normal_hours: float = 48.0
-    office_hours: tuple[int, int] = (8, 16)
+    office_hours: tuple[tuple[int, int], tuple[int, int]] = ((8, 0), (16, 0))
     agency_link_max_age_days: int = 14
     ack_comment: bool = True
     ack_post: bool = True
@@ -143,10 +144,6 @@ class Settings:
     @property
     def uses_redis(self) -> bool:
         return bool(self.redis_url)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -215,14 +212,17 @@ def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return values
 
 
-def _office_hours(env: Mapping[str, str], name: str) -> tuple[int, int]:
+def _office_hours(env: Mapping[str, str], name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``HH:MM-HH:MM`` (WITA) as ((start hour, minute), (end hour, minute)); minutes are honoured."""
     raw = _text(env, name, "08:00-16:00")
-    try:
-        start, end = (int(part.strip().split(":")[0]) for part in raw.split("-"))
-    except ValueError:
-        raise ConfigError(f"{name} must look like 08:00-16:00, got {raw!r}") from None
-    if not 0 <= start < end <= 24:
-        raise ConfigError(f"{name} must look like 08:00-16:00 with the start before the end, got {raw!r}")
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", raw)
+    if match is None:
+        raise ConfigError(f"{name} must look like 08:00-16:00 or 07:30-15:30, got {raw!r}")
+    start_h, start_m, end_h, end_m = (int(part) for part in match.groups())
+    start, end = (start_h, start_m), (end_h, end_m)
+    if start_m > 59 or end_m > 59 or end > (24, 0) or start >= end:
+        raise ConfigError(f"{name} must be two times of day (HH:MM, up to 24:00) with the start before the end, "
+                          f"got {raw!r}")
     return start, end
 
 

@@ -1,11 +1,11 @@
-"""Alembic environment: migrates the database named by the caller's URL (see ntbcare.migrate)."""
+"""Alembic environment: migrates the database named by the caller's URL (see ntbcare.core.migrate)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from ntbcare.db import make_engine
-from ntbcare.models import Base
+from ntbcare.core.db import make_engine
+from ntbcare.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ntbcare.models import AuditEntry, Ticket, TicketCounter, TicketStatus
+from ntbcare.core.models import AuditEntry, Ticket, TicketCounter, TicketStatus
 
 # Reference numbers follow the calendar of the people who read them (WITA, UTC+8).
 WITA = timezone(timedelta(hours=8), "WITA")

@@ -1,0 +1,156 @@
+"""The joins of the pipeline: stored delivery → tickets → route → forward → acknowledge, and the sweeper's rounds.
+
+Ingest records, routing decides, the bot speaks; none of them imports another. This module calls them in
+turn. A decision and everything it owes (forward e-mails, acknowledgements) are written in one transaction,
+so a crash between them cannot leave a routed ticket without its acknowledgement; sending happens after
+the commit, and whatever a send leaves undone is picked up by the sweeper's next round.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.acknowledge import acknowledge_tickets
+from bot.outbox import ReplyReport, send_due_replies
+from bot.status import owe_status_reply
+from ingest.processing import BatchResult, process_batch
+from ingest.tickets import StatusRequest
+from ntbcare.core.db import Database
+from ntbcare.core.models import Ticket, utcnow
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.classifier import load_classifier
+from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
+from routing.forwarding import SendResult, schedule_followups, send_due_mails
+from routing.route import RouteResult, apply_verdicts, tickets_to_route
+
+if TYPE_CHECKING:
+    from routing.classify import Classifier
+
+log = logging.getLogger(__name__)
+
+RouteQueue = Callable[[list[int]], None]
+
+
+def deadline_policy_for(settings: Settings) -> DeadlinePolicy:
+    """Deadlines from the configured office hours (WITA) and tiers, with national holidays."""
+    (start_h, start_m), (end_h, end_m) = settings.office_hours
+    day_end = time(23, 59, 59) if (end_h, end_m) == (24, 0) else time(end_h, end_m)
+    calendar = WorkingCalendar(holidays=load_holidays(), day_start=time(start_h, start_m), day_end=day_end)
+    return DeadlinePolicy.from_hours(calendar, urgent=settings.deadline_urgent_hours,
+                                     important=settings.deadline_important_hours,
+                                     normal=settings.deadline_normal_hours)
+
+
+@dataclass
+class Pipeline:
+    """One process's view of the pipeline. ``route_queue`` hands new tickets to a routing job of their own
+    (RQ workers); without it they are routed right after they are opened (embedded queue, CLI, tests)."""
+
+    settings: Settings
+    db: Database
+    route_queue: RouteQueue | None = None
+    _policy: DeadlinePolicy | None = field(default=None, init=False, repr=False)
+
+    @property
+    def classifier(self) -> Classifier:
+        return load_classifier(self.settings.routing_model_path)
+
+    @property
+    def deadline_policy(self) -> DeadlinePolicy:
+        if self._policy is None:
+            self._policy = deadline_policy_for(self.settings)
+        return self._policy
+
+    def ingest(self, delivery_ids: list[int]) -> BatchResult:
+        """Stored deliveries → events and tickets; new tickets go on to routing, status requests get answers."""
+        result = process_batch(self.db, delivery_ids, page_id=self.settings.fb_page_id,
+                               max_attempts=self.settings.max_delivery_attempts)
+        log.info("deliveries: %d done, %d failed, %d retry later, %d skipped; %d tickets opened",
+                 len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
+                 len(result.opened_ticket_ids))
+        if result.opened_ticket_ids:
+            try:
+                if self.route_queue is not None:
+                    self.route_queue(result.opened_ticket_ids)
+                else:
+                    self.route(result.opened_ticket_ids)
+            except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
+                log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
+        if result.status_requests:
+            try:
+                self.answer_status_requests(result.status_requests)
+            except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again
+                log.exception("answering %d status requests failed", len(result.status_requests))
+        return result
+
+    def route(self, ticket_ids: list[int] | None = None, *, older_than: float = 0.0) -> RouteResult:
+        """Classify tickets still ``new``, then in one transaction apply the verdicts and owe the forward
+        e-mails and the acknowledgements of the complaints; send both after the commit."""
+        now = utcnow()
+        rows = tickets_to_route(self.db, ticket_ids, older_than=older_than, now=now)
+        if not rows:
+            return RouteResult()
+        verdicts = self.classifier.classify_many([text for _, text in rows])
+        with self.db.scope() as session:
+            result = apply_verdicts(session, rows, verdicts, self.deadline_policy, now)
+            complaints = sorted(result.routed + result.review)
+            tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(complaints)).order_by(Ticket.id)))
+            owed = acknowledge_tickets(session, self.settings, tickets)
+            session.flush()
+            reply_ids = [reply.id for reply in owed]
+        if result.mail_ids:
+            self.send_mails(result.mail_ids)
+        self.send_replies(reply_ids)
+        return result
+
+    def answer_status_requests(self, requests: list[StatusRequest]) -> list[int]:
+        """Reply in Messenger to citizens who asked how their ticket is doing."""
+        with self.db.scope() as session:
+            owed = [owe_status_reply(session, self.settings, r.psid, r.number, r.mid) for r in requests]
+            session.flush()
+            reply_ids = [reply.id for reply in owed if reply is not None]
+        self.send_replies(reply_ids)
+        return reply_ids
+
+    def send_replies(self, reply_ids: list[int] | None = None, *, limit: int = 50) -> ReplyReport:
+        """Send owed Facebook replies now (these ids, or up to ``limit`` due ones); failures wait for the next
+        round."""
+        if reply_ids is not None and not reply_ids:
+            return ReplyReport()
+        return send_due_replies(self.db, self.settings, ids=reply_ids, limit=limit)
+
+    def send_replies_soon(self, reply_ids: list[int]) -> None:
+        """Best effort right after a person acted: a failure leaves the rows for the sweeper, never an error."""
+        try:
+            self.send_replies(reply_ids)
+        except Exception:
+            log.exception("sending replies %s failed; the sweeper retries", reply_ids)
+
+    def send_mails(self, mail_ids: list[int] | None = None) -> SendResult:
+        """Send owed e-mails now (these ids, or every due one); temporary failures are retried later."""
+        return send_due_mails(self.db, self.settings, ids=mail_ids)
+
+    def follow_up(self) -> None:
+        """Owe reminders and escalations that fell due, then send every due e-mail."""
+        schedule_followups(self.db, self.settings, self.deadline_policy)
+        self.send_mails()
+
+    def periodic_tasks(self) -> list[Callable[[], None]]:
+        """What the sweeper runs besides re-dispatching deliveries: nothing waits on a lost job."""
+
+        def route_stragglers() -> None:  # tickets whose routing was interrupted (crash, restart)
+            self.route(older_than=max(30.0, self.settings.sweep_interval))
+
+        def follow_up() -> None:
+            self.follow_up()
+
+        def send_replies() -> None:  # retries, reconciliation of ambiguous sends, replies owed by agencies
+            self.send_replies()
+
+        return [route_stragglers, follow_up, send_replies]
