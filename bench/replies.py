@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--pause-seconds", type=float, default=3.0)
-    parser.add_argument("--out", type=Path, default=Path("/work/helpers/out_replies_bench.md"))
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures as Markdown to FILE")
     parser.add_argument("--append", action="store_true", help="add to the report instead of replacing it")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='ntbcare-bench-')}/replies.db"
@@ -234,7 +234,8 @@ def main() -> None:
         client.close()
         server.shutdown()
         db.dispose()
-    write_report(args.out, url, throughput, limited, append=args.append)
+    if args.out is not None:
+        write_report(args.out, url, throughput, limited, append=args.append)
     print(json.dumps({"throughput": throughput, "rate_limit": limited}, indent=2))
 
 
