@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.graph import GraphClient  # noqa: E402
-from bot.outbox import owe_answer, send_due_replies  # noqa: E402
+from bot.outbox import owe_answer  # noqa: E402
 from bot.ratelimit import UsageGovernor  # noqa: E402
+from bot.sender import send_due_replies  # noqa: E402
 from ntbcare.core.db import Database  # noqa: E402
 from ntbcare.core.migrate import upgrade  # noqa: E402
 from ntbcare.core.models import Agency, AgencyAnswer, Reply, ReplyStatus, Ticket, utcnow  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.acknowledge import acknowledge_tickets
-from bot.outbox import send_due_replies
+from bot.sender import send_due_replies
 from bot.texts import DEFAULT_TEMPLATES, render
 from ntbcare.core.models import AuditEntry, Channel, Reply, ReplyStatus, ReplyTemplate, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests

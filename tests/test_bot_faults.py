@@ -11,7 +11,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.acknowledge import acknowledge_tickets
-from bot.outbox import SenderPolicy, marker, send_due_replies
+from bot.outbox import marker
+from bot.pacing import SenderPolicy
+from bot.sender import send_due_replies
 from ntbcare.core.models import Channel, Reply, ReplyStatus, Ticket, TicketStatus, utcnow
 from tests import test_bot_outbox as outbox_tests
 from tests.test_bot_outbox import answer, make_ticket, store_echo

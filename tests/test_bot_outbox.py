@@ -18,15 +18,10 @@ import urllib3.exceptions
 from sqlalchemy import func, select, update
 
 from bot.graph import GraphClient
-from bot.outbox import (
-    PAGE_TOKEN_FLAG,
-    SenderPolicy,
-    clear_page_token_flag,
-    owe_answer,
-    retry_replies,
-    send_due_replies,
-)
+from bot.outbox import PAGE_TOKEN_FLAG, clear_page_token_flag, owe_answer, retry_replies
+from bot.pacing import SenderPolicy
 from bot.ratelimit import UsageGovernor
+from bot.sender import send_due_replies
 from ntbcare.core.models import (
     Agency,
     AgencyAnswer,

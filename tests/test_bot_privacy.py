@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.acknowledge import acknowledge_tickets
-from bot.outbox import send_due_replies
 from bot.privacy import MASK, contains_personal_data, personal_data_kinds, scrub
+from bot.sender import send_due_replies
 from bot.status import owe_status_reply
 from ntbcare.core.models import AuditEntry, Channel, Reply, ReplyStatus, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.acknowledge import acknowledge_tickets
-from bot.outbox import send_due_replies
+from bot.sender import send_due_replies
 from bot.windows import HUMAN_AGENT, RESPONSE, messenger_route, private_reply_allowed
 from ntbcare.core.models import Channel, Reply, ReplyStatus, Ticket, TicketStatus
 from tests import test_bot_outbox as outbox_tests

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from bot.acknowledge import acknowledge_tickets
 from bot.client import close_graph_clients
-from bot.outbox import send_due_replies
+from bot.sender import send_due_replies
 from ntbcare.core.db import Database
 from ntbcare.core.models import Agency, Reply, Ticket, TicketStatus
 from ntbcare.pipeline.runtime import Runtime

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.acknowledge import acknowledge_tickets
-from bot.outbox import ReplyReport, send_due_replies
+from bot.outcomes import ReplyReport
+from bot.sender import send_due_replies
 from bot.status import owe_status_reply
 from ingest.processing import BatchResult, process_batch
 from ingest.tickets import StatusRequest

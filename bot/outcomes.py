@@ -1,0 +1,77 @@
+"""What a settled reply does to its row, its ticket and the audit trail, and the report of one sender pass.
+
+Both ways a reply gets settled (its own call, or a read-back that found it already posted) end here, so an
+answer turns its ticket ``answered`` and an undeliverable Messenger answer falls back to a public reply the
+same way whichever path got there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.outbox import HIDE, MESSENGER, PRIVATE_REPLY, owe_public_answer
+from ntbcare.core.lifecycle import audit, transition
+from ntbcare.core.models import AgencyAnswer, Reply, ReplyStatus, TicketStatus
+
+log = logging.getLogger(__name__)
+
+ANSWERABLE = (TicketStatus.NEW, TicketStatus.REVIEW, TicketStatus.ROUTED, TicketStatus.FORWARDED)
+
+
+@dataclass
+class ReplyReport:
+    """What one sender pass did, by reply id; ``paused`` names why nothing was sent at all."""
+
+    sent: list[int] = field(default_factory=list)
+    reconciled: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    undeliverable: list[int] = field(default_factory=list)
+    paused: str | None = None
+
+
+def mark_sent(session: Session, reply: Reply, graph_id: str | None, *, now: datetime, how: str,
+              learned_psid: str | None = None) -> None:
+    """Facebook has the reply: store its id; an answer makes the ticket ``answered``.
+
+    ``learned_psid`` is the commenter's Messenger id from a private reply's response: with it, the citizen's
+    Messenger answers join this comment's ticket.
+    """
+    reply.status, reply.graph_id, reply.sent_at, reply.error = ReplyStatus.SENT, graph_id, now, None
+    ticket = reply.ticket
+    if reply.channel == PRIVATE_REPLY and learned_psid and not ticket.psid:
+        ticket.psid = str(learned_psid)
+    detail = {"reply": reply.key, "channel": reply.channel, "graph_id": graph_id, "how": how}
+    if reply.kind != "answer":
+        audit(session, ticket, "comment_hidden" if reply.channel == HIDE else "reply_sent", actor="bot",
+              detail=detail)
+        return
+    ticket.answered_at = ticket.answered_at or now
+    if ticket.status not in ANSWERABLE or not transition(session, ticket, TicketStatus.ANSWERED, actor="bot",
+                                                         action="answered", detail=detail):
+        audit(session, ticket, "answer_posted", actor="bot", detail=detail)
+
+
+def mark_failed(session: Session, reply: Reply, error: str | None, report: ReplyReport) -> None:
+    """Given up: an operator sees it in ``ntbcare replies list`` and may retry it."""
+    reply.status, reply.error, reply.next_attempt_at = ReplyStatus.FAILED, error, None
+    audit(session, reply.ticket, "reply_failed", actor="bot", detail={"reply": reply.key, "error": error})
+    report.failed.append(reply.id)
+    log.error("reply %s (%s) failed: %s", reply.id, reply.key, error)
+
+
+def mark_undeliverable(session: Session, reply: Reply, reason: str | None, report: ReplyReport) -> None:
+    """Facebook's rules forbid sending it now; a Messenger answer is owed publicly instead where it can be."""
+    reply.status, reply.error, reply.next_attempt_at = ReplyStatus.UNDELIVERABLE, reason, None
+    audit(session, reply.ticket, "reply_undeliverable", actor="bot", detail={"reply": reply.key,
+                                                                              "reason": reason})
+    report.undeliverable.append(reply.id)
+    if reply.kind == "answer" and reply.channel == MESSENGER and reply.key.startswith("answer:"):
+        answer = session.get(AgencyAnswer, int(reply.key.split(":", 1)[1]))
+        if answer is not None:
+            owe_public_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
