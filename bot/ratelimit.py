@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 BUSINESS_USAGE_HEADER = "X-Business-Use-Case-Usage"
 APP_USAGE_HEADER = "X-App-Usage"
 PAGE_USAGE_HEADER = "X-Page-Usage"
-USAGE_HEADERS = (BUSINESS_USAGE_HEADER, APP_USAGE_HEADER, PAGE_USAGE_HEADER)
 
 USAGE_FIELDS = ("call_count", "total_cputime", "total_time")
 REGAIN_FIELD = "estimated_time_to_regain_access"

@@ -103,7 +103,15 @@ def test_error_table(status, body, method, expected, code, subcode, transient):
     assert type(error) is expected
     assert (error.http_status, error.code, error.subcode) == (status, code, subcode)
     assert error.is_transient is transient
-    assert str(error)
+    # What an operator reads in the reply row and the log: Meta's code, its message, and the HTTP status.
+    readable = isinstance(body, dict) and isinstance(body["error"].get("message"), str)
+    expected_message = "boom" if readable else f"HTTP {status} without a readable Graph error body"
+    text = str(error)
+    assert expected_message in text and f"HTTP {status}" in text
+    if code is not None:
+        assert text.startswith(f"(#{code}/{subcode})" if subcode is not None else f"(#{code})")
+    if readable:
+        assert "fbtrace_id AbC123" in text
 
 
 def test_error_keeps_meta_fields_for_operators():
