@@ -17,7 +17,7 @@ PROJECT_PACKAGES = {"ntbcare", "bot", "ingest", "routing", "webhooks", "worker"}
 
 # What each top-level module may import from the project (prefixes).
 ALLOWED = {
-    "webhooks.py": ("ntbcare.core",),
+    "webhooks.py": ("ntbcare.core", "ntbcare.pipeline"),
     "worker.py": ("ntbcare.core", "ntbcare.pipeline"),
 }
 
