@@ -19,9 +19,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingest.apply import apply_batch
 from ingest.envelope import parse_delivery
 from ingest.events import ParsedItem
-from ingest.tickets import StatusRequest, apply_batch
+from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
 from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 

@@ -115,8 +115,8 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
                                                                                    graph_client) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
+    from ingest.apply import apply_batch
     from ingest.events import NormalizedEvent
-    from ingest.tickets import apply_batch
 
     ticket_id = make_ticket(db)
     ack(db, settings, ticket_id)

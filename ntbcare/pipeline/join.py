@@ -21,7 +21,7 @@ from bot.outcomes import ReplyReport
 from bot.sender import send_due_replies
 from bot.status import owe_status_reply
 from ingest.processing import BatchResult, process_batch
-from ingest.tickets import StatusRequest
+from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
 from ntbcare.core.models import Ticket, utcnow
 from ntbcare.core.settings import Settings
