@@ -62,8 +62,6 @@ class NormalizedEvent:
     post_id: str | None = None
     # Feed comments: parent_id as sent (post_id for a top-level comment, the parent comment_id for a reply).
     parent_id: str | None = None
-    # Feed: post_id. Messenger: the citizen's PSID (conversation key).
-    thread_key: str | None = None
     permalink: str | None = None
     # True for the page's own comments/posts and for Messenger echoes: never a ticket.
     is_from_page: bool = False

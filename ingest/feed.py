@@ -101,7 +101,6 @@ def _comment_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: s
         attachments=_comment_attachments(value),
         post_id=post_id,
         parent_id=read_id(value, "parent_id"),
-        thread_key=post_id,
         permalink=_permalink(value),
         is_from_page=is_from_page,
         raw=value,
@@ -126,7 +125,6 @@ def _post_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: str)
         text=read_text(value, "message"),
         attachments=_post_attachments(value),
         post_id=post_id,
-        thread_key=post_id,
         permalink=_permalink(value),
         is_from_page=is_from_page,
         raw=value,
@@ -183,7 +181,6 @@ FEED_PARSERS: dict[tuple[str, str], FeedParser] = {
     **{(item, "edited"): parse_post_edited for item in POST_ITEMS},
     **{(item, "remove"): parse_post_remove for item in POST_ITEMS},
 }
-SUPPORTED_FEED_EVENTS: tuple[tuple[str, str], ...] = tuple(FEED_PARSERS)
 
 
 def _unsupported_reason(item: str, verb: str) -> str:

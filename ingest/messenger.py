@@ -97,7 +97,6 @@ def parse_message(event: dict[str, Any], page_id: str, entry_time: Any) -> Norma
         author_id=psid,
         text=text,
         attachments=attachments,
-        thread_key=psid,
         is_from_page=psid == page_id,
         payload=read_text(as_dict(message.get("quick_reply")), "payload"),
         raw=event,
@@ -108,7 +107,7 @@ def parse_echo(event: dict[str, Any], page_id: str, entry_time: Any) -> Normaliz
     """A message the Page sent (by us or a human in the inbox); metadata reconciles our own sends."""
     message = as_dict(event.get("message"))
     mid = require_id(message, "mid", "message.mid")
-    psid = require_id(as_dict(event.get("recipient")), "id", "recipient.id")
+    require_id(as_dict(event.get("recipient")), "id", "recipient.id")  # an echo without its citizen is malformed
     return NormalizedEvent(
         source="messenger",
         kind="echo",
@@ -119,7 +118,6 @@ def parse_echo(event: dict[str, Any], page_id: str, entry_time: Any) -> Normaliz
         author_id=read_id(as_dict(event.get("sender")), "id"),
         text=read_text(message, "text"),
         attachments=_attachments(message),
-        thread_key=psid,
         is_from_page=True,
         payload=read_text(message, "metadata"),
         raw=event,
@@ -146,7 +144,6 @@ def parse_postback(event: dict[str, Any], page_id: str, entry_time: Any) -> Norm
         occurred_at=_event_time(event, entry_time),
         author_id=psid,
         text=read_text(postback, "title"),
-        thread_key=psid,
         is_from_page=psid == page_id,
         payload=payload,
         raw=event,
@@ -164,7 +161,6 @@ def _receipt(event: dict[str, Any], page_id: str, entry_time: Any, kind: str) ->
         page_id=page_id,
         occurred_at=_event_time(event, entry_time),
         author_id=psid,
-        thread_key=psid,
         is_from_page=psid == page_id,
         raw=event,
     )
@@ -197,7 +193,6 @@ def parse_reaction(event: dict[str, Any], page_id: str, entry_time: Any) -> Norm
         occurred_at=moment,
         author_id=psid,
         text=read_text(reaction, "emoji"),
-        thread_key=psid,
         is_from_page=psid == page_id,
         payload=f"{action}:{name}",
         raw=event,
@@ -212,7 +207,6 @@ MESSAGING_PARSERS: dict[str, MessagingParser] = {
     "delivery": parse_delivery_receipt,
     "reaction": parse_reaction,
 }
-SUPPORTED_MESSAGING_EVENTS: tuple[str, ...] = tuple(MESSAGING_PARSERS)
 
 
 def parse_messaging(event: Any, page_id: str, entry_time: Any = None) -> ParsedItem:

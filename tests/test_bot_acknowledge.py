@@ -127,7 +127,7 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
         when = ticket.opened_at + timedelta(minutes=5)
     answer = NormalizedEvent(source="messenger", kind="message", dedup_key="messenger:message:m_join",
                              external_id="m_join", page_id="104000000000001", occurred_at=when, author_id="psid",
-                             text="Lokasinya di depan SDN 3, pak", thread_key="psid")
+                             text="Lokasinya di depan SDN 3, pak")
     from ntbcare.core.inbox import insert_delivery
 
     delivery_id = insert_delivery(db, b"{}", source="test")

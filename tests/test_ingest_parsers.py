@@ -12,8 +12,8 @@ import pytest
 
 from ingest.envelope import parse_delivery
 from ingest.events import Attachment, NormalizedEvent, UnsupportedItem
-from ingest.feed import FEED_PARSERS, SUPPORTED_FEED_EVENTS, feed_event_key
-from ingest.messenger import MESSAGING_PARSERS, SUPPORTED_MESSAGING_EVENTS, messaging_event_key
+from ingest.feed import FEED_PARSERS, feed_event_key
+from ingest.messenger import MESSAGING_PARSERS, messaging_event_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE = "104000000000001"
@@ -36,30 +36,36 @@ def event(kind: str, dedup_key: str, external_id: str, occurred_at: datetime, **
 
 
 def comment(kind: str, comment_id: str, occurred_at: datetime, suffix: str = "", **fields: Any) -> dict[str, Any]:
-    fields = {"post_id": POST1, "thread_key": POST1, "parent_id": POST1, **fields}
+    fields = {"post_id": POST1, "parent_id": POST1, **fields}
     return event(kind, f"feed:{kind}:{comment_id}{suffix}", comment_id, occurred_at, **fields)
 
 
 def post(kind: str, object_id: str, occurred_at: datetime, suffix: str = "", **fields: Any) -> dict[str, Any]:
     post_id = f"{PAGE}_{object_id}"
-    fields = {"post_id": post_id, "thread_key": post_id, "parent_id": None, **fields}
+    fields = {"post_id": post_id, "parent_id": None, **fields}
     return event(kind, f"feed:{kind}:{post_id}{suffix}", post_id, occurred_at, **fields)
 
 
 def message(kind: str, mid: str, occurred_at: datetime, **fields: Any) -> dict[str, Any]:
-    fields = {"thread_key": CITIZEN, "author_id": CITIZEN, "post_id": None, **fields}
+    fields = {"author_id": CITIZEN, "post_id": None, **fields}
     return event(kind, f"messenger:{kind}:{mid}", mid, occurred_at, **fields)
 
 
 def receipt(kind: str, watermark: int, occurred_at: datetime) -> dict[str, Any]:
     key = f"{CITIZEN}:{watermark}"
-    return event(kind, f"messenger:{kind}:{key}", key, occurred_at, thread_key=CITIZEN, author_id=CITIZEN)
+    return event(kind, f"messenger:{kind}:{key}", key, occurred_at, author_id=CITIZEN)
 
 
 def unsupported(source: str, shape: str, reason: str, key_hex: str) -> dict[str, Any]:
     return {"source": source, "shape": shape, "reason": reason, "dedup_key": f"unsupported:{key_hex}",
             "page_id": PAGE}
 
+
+# What the service handles: comments (with replies, edits, removals and moderation) and posts on the page
+# (text, photo, video), and Messenger messages, echoes, button taps, receipts and reactions.
+SUPPORTED_FEED = {("comment", verb) for verb in ("add", "edited", "remove", "hide", "unhide")} | {
+    (item, verb) for item in ("status", "photo", "video", "post") for verb in ("add", "edited", "remove")}
+SUPPORTED_MESSAGING = {"message", "echo", "postback", "read", "delivery", "reaction"}
 
 SPAM_TEXT = "Pulsa murah kuota 50GB cuma 20rb!! cek bio"
 VISITOR = {"author_id": "7300000000000101", "author_name": "Made Wirawan"}
@@ -159,8 +165,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
     "messaging__message__string_timestamp": [message(
         "message", "m_Ts1S2t3", at(2026, 1, 1, 4, 10), text="Air PDAM di Pagesangan keruh sekali")],
     "messaging__message__emoji": [message(
-        "message", "m_Em0j1S4s4k", at(2026, 1, 1, 12, 20, 0, ms=1), thread_key="6543210987650002",
-        author_id="6543210987650002",
+        "message", "m_Em0j1S4s4k", at(2026, 1, 1, 12, 20, 0, ms=1), author_id="6543210987650002",
         text="Assalamualaikum 🙏 lampu jalan di Dusun Bagek Nyaka RT 02/RW 05 ndéq man nyala ⚡ sejak 3 malam, "
         "peteng sekali 😭 inaq-inaq takut lewat. Mohon PLN/Dishub cék 🙏🏽")],
     "messaging__message__malformed": [unsupported(
@@ -181,7 +186,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                             receipt("read", 1767240529000, at(2026, 1, 1, 4, 8, 50, ms=1))],
     "messaging__reaction": [event(
         "reaction", "messenger:reaction:m_Ec1H2o3:react:like:1767260100001", "m_Ec1H2o3",
-        at(2026, 1, 1, 9, 35, 0, ms=1), text="👍", payload="react:like", thread_key=CITIZEN)],
+        at(2026, 1, 1, 9, 35, 0, ms=1), text="👍", payload="react:like", author_id=CITIZEN)],
     "messaging__referral": [unsupported(
         "messenger", "messenger:referral", "referral events are not complaints",
         "6df7a57bcd33ff1255e3d86c8778ce4510989922e41797dbf2075cb1061ab00f")],
@@ -190,7 +195,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         "618d8d1ed31653b29d0d94cdc20c4d9db859ef4ae9b257ad55a36446effb81a9")],
     "batch__mixed_entries": [
         event("comment.add", "feed:comment.add:555000000000666_888000000000777", "555000000000666_888000000000777",
-              at(2026, 1, 1, 6, 46, 38), text="Air PDAM mati lagi", thread_key=f"{PAGE}_555000000000666"),
+              at(2026, 1, 1, 6, 46, 38), text="Air PDAM mati lagi", post_id=f"{PAGE}_555000000000666"),
         unsupported("feed", "feed:reaction.add", REACTION_REASON,
                     "9d71a1f81f9074b0293c56ccc57527b61253eb010f20504d6cca88bc6828f9d6"),
         message("message", "m_Bt1C2h3", at(2026, 1, 1, 6, 46, 40, ms=400), text="Halo, ada update laporan saya?"),
@@ -217,17 +222,35 @@ def test_every_fixture_file_has_an_expectation_row_and_every_row_a_file() -> Non
     assert set(fixture_names()) == set(EXPECTED)
 
 
-def test_every_parser_key_is_exercised_by_a_fixture() -> None:
+def fixture_keys() -> tuple[set[tuple[str, str]], set[str]]:
+    """The (item, verb) pairs and messaging event names the fixture files carry."""
     feed_keys: set[tuple[str, str]] = set()
     messaging_keys: set[str] = set()
     for name in fixture_names():
         for entry in load(name)["entry"]:
             feed_keys.update(feed_event_key(change["value"]) for change in entry.get("changes", []))
             messaging_keys.update(messaging_event_key(item) for item in entry.get("messaging", []))
+    return feed_keys, messaging_keys
+
+
+def test_every_parser_key_is_exercised_by_a_fixture() -> None:
+    feed_keys, messaging_keys = fixture_keys()
     assert set(FEED_PARSERS) - feed_keys == set()
     assert set(MESSAGING_PARSERS) - messaging_keys == set()
-    assert set(SUPPORTED_FEED_EVENTS) == set(FEED_PARSERS)
-    assert set(SUPPORTED_MESSAGING_EVENTS) == set(MESSAGING_PARSERS)
+    assert SUPPORTED_FEED - feed_keys == set() and SUPPORTED_MESSAGING - messaging_keys == set()
+
+
+def test_the_parsers_handle_exactly_the_supported_shapes() -> None:
+    assert set(FEED_PARSERS) == SUPPORTED_FEED
+    assert set(MESSAGING_PARSERS) == SUPPORTED_MESSAGING
+
+
+def test_fixture_shapes_outside_the_supported_set_become_unsupported_items() -> None:
+    feed_keys, messaging_keys = fixture_keys()
+    assert feed_keys - SUPPORTED_FEED == {("reaction", "add")}
+    assert messaging_keys - SUPPORTED_MESSAGING == {"referral"}
+    for name in ("feed__reaction__add", "messaging__referral"):
+        assert [type(item) for item in parse_delivery(load(name))] == [UnsupportedItem]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ingest.envelope import parse_delivery
 from ingest.events import ALL_KINDS, NormalizedEvent, UnsupportedItem
-from ingest.feed import SUPPORTED_FEED_EVENTS
+from ingest.feed import FEED_PARSERS
 
 PAGE = "104000000000001"
 SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -189,7 +189,7 @@ real_messaging = st.builds(
 real_entries = st.fixed_dictionaries(
     {"id": st.just(PAGE), "time": real_times},
     optional={
-        "changes": st.lists(st.sampled_from(SUPPORTED_FEED_EVENTS).flatmap(feed_change), min_size=1, max_size=3),
+        "changes": st.lists(st.sampled_from(tuple(FEED_PARSERS)).flatmap(feed_change), min_size=1, max_size=3),
         "messaging": st.lists(real_messaging, min_size=1, max_size=3),
     },
 ).filter(lambda entry: len(entry) > 2)
