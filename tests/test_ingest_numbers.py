@@ -1,0 +1,70 @@
+"""Reference numbers: ``NTB-<year>-<6 digits>``, sequential per year of the WITA calendar (UTC+8).
+
+The year is the one in Lombok when the citizen wrote (the comment's ``created_time``), so a comment
+written at 31 Dec 16:30 UTC, already 1 Jan 00:30 WITA, opens the first ticket of the new year.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ntbcare.core.models import Ticket
+from tests.conftest import drain, fixture_bytes
+
+LAST_2025_MINUTE_WITA = datetime(2025, 12, 31, 15, 59, 59, tzinfo=UTC)  # 23:59:59 WITA, 31 Dec 2025
+FIRST_2026_HOUR_WITA = datetime(2025, 12, 31, 16, 30, tzinfo=UTC)  # 00:30 WITA, 1 Jan 2026; still 2025 in UTC
+
+
+def comment_change(n: int, written_at: datetime) -> dict[str, Any]:
+    """A citizen's top-level comment number ``n`` (each opens its own ticket), written at ``written_at``."""
+    value = json.loads(fixture_bytes("feed__comment__add"))["entry"][0]["changes"][0]["value"]
+    value["comment_id"] = f"555000000000111_{880000000000 + n}"
+    value["message"] = f"Jalan rusak di dusun nomor {n}, mohon diperbaiki"
+    value["created_time"] = int(written_at.timestamp())
+    return {"field": "feed", "value": value}
+
+
+def body(*changes: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    return {"object": "page", "entry": [{"id": "104000000000001", "time": int(received_at.timestamp()),
+                                         "changes": list(changes)}]}
+
+
+def numbers_by_text(runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    with runtime.db.session() as session:
+        return {t.text.split(" nomor ")[1].split(",")[0]: t.number for t in session.scalars(select(Ticket))}
+
+
+def test_the_first_ticket_of_a_new_wita_year_is_number_000001(post, runtime):
+    for n, written_at in enumerate([datetime(2025, 12, 31, 9, tzinfo=UTC), LAST_2025_MINUTE_WITA,
+                                    FIRST_2026_HOUR_WITA, datetime(2026, 1, 1, 2, tzinfo=UTC)], start=1):
+        assert post(body(comment_change(n, written_at), received_at=written_at)).status_code == 200
+        drain(runtime)
+    assert numbers_by_text(runtime) == {
+        "1": "NTB-2025-000001",
+        "2": "NTB-2025-000002",
+        "3": "NTB-2026-000001",  # 31 Dec 16:30 UTC is 1 Jan in WITA
+        "4": "NTB-2026-000002",
+    }
+
+
+def test_one_batch_across_new_year_numbers_each_ticket_in_its_own_wita_year(post, runtime):
+    changes = [comment_change(1, LAST_2025_MINUTE_WITA), comment_change(2, FIRST_2026_HOUR_WITA),
+               comment_change(3, LAST_2025_MINUTE_WITA), comment_change(4, FIRST_2026_HOUR_WITA)]
+    assert post(body(*changes, received_at=FIRST_2026_HOUR_WITA)).status_code == 200
+    drain(runtime)
+    assert numbers_by_text(runtime) == {
+        "1": "NTB-2025-000001", "2": "NTB-2026-000001", "3": "NTB-2025-000002", "4": "NTB-2026-000002"}
+
+
+def test_the_year_is_when_the_citizen_wrote_not_when_facebook_delivered(post, runtime):
+    new_year = datetime(2026, 1, 1, 3, tzinfo=UTC)
+    assert post(body(comment_change(1, new_year), received_at=new_year)).status_code == 200
+    drain(runtime)
+    # a comment written before midnight WITA, delivered (retried) after it: still the old year's sequence
+    assert post(body(comment_change(2, LAST_2025_MINUTE_WITA), received_at=new_year)).status_code == 200
+    drain(runtime)
+    assert numbers_by_text(runtime) == {"1": "NTB-2026-000001", "2": "NTB-2025-000001"}
