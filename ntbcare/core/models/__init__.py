@@ -1,0 +1,34 @@
+"""The SQL schema, one module per part of the service; every table is registered on ``Base.metadata``
+by importing its module here, so ``from ntbcare.core.models import Ticket`` and Alembic see them all."""
+
+from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
+from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
+from ntbcare.core.models.replies import AgencyAnswer, Reply, ReplyStatus, ReplyTemplate, ServiceFlag
+from ntbcare.core.models.routing import Agency, MailStatus, OutboundMail, RoutingDecision
+from ntbcare.core.models.tickets import AuditEntry, Channel, Citizen, Ticket, TicketCounter, TicketMessage, TicketStatus
+
+__all__ = [
+    "Agency",
+    "AgencyAnswer",
+    "AuditEntry",
+    "Base",
+    "BigId",
+    "Channel",
+    "Citizen",
+    "Delivery",
+    "DeliveryStatus",
+    "Event",
+    "MailStatus",
+    "OutboundMail",
+    "Reply",
+    "ReplyStatus",
+    "ReplyTemplate",
+    "RoutingDecision",
+    "ServiceFlag",
+    "Ticket",
+    "TicketCounter",
+    "TicketMessage",
+    "TicketStatus",
+    "UTCDateTime",
+    "utcnow",
+]
