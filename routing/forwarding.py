@@ -17,19 +17,16 @@ from email.utils import make_msgid
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from ntbcare.core.db import Database
-from ntbcare.core.lifecycle import audit, transition
-from ntbcare.core.links import agency_link_url, make_agency_token
-from ntbcare.core.mailer import (
+from ntbcare.core.agency_mail import (
     ForwardContent,
-    MailPermanentError,
-    MailTemporaryError,
-    SmtpConfig,
     build_escalation_email,
     build_forward_email,
     build_reminder_email,
-    send_email,
 )
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import audit, transition
+from ntbcare.core.links import agency_link_url, make_agency_token
+from ntbcare.core.mail_transport import MailPermanentError, MailTemporaryError, SmtpConfig, send_email
 from ntbcare.core.models import Agency, MailStatus, OutboundMail, Ticket, TicketStatus, utcnow
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
 from ntbcare.core.settings import Settings

@@ -15,16 +15,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from ntbcare.core.mailer import (
+from ntbcare.core.agency_mail import (
     ForwardContent,
-    MailPermanentError,
-    MailTemporaryError,
-    SmtpConfig,
     build_escalation_email,
     build_forward_email,
     build_reminder_email,
-    send_email,
 )
+from ntbcare.core.mail_transport import MailPermanentError, MailTemporaryError, SmtpConfig, send_email
 
 MAIL_FROM = "NTB Care <ntbcare@ntbprov.go.id>"
 AGENCY = ["pengaduan@dikes.ntbprov.go.id", "kabid@dikes.ntbprov.go.id"]

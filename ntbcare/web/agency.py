@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_wita
 from ntbcare.core.links import LinkExpired, LinkInvalid, read_agency_token
-from ntbcare.core.mailer import CHANNEL_LABELS, format_duration, format_wita
 from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus, utcnow
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
 from ntbcare.pipeline import decisions

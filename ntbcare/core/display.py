@@ -1,0 +1,42 @@
+"""How dates, durations and channels read to Indonesian people: agencies' e-mails and pages alike.
+
+Everything shows in WITA (Asia/Makassar, UTC+8), the time of the province, whatever the server's zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+DISPLAY_TZ = ZoneInfo("Asia/Makassar")
+_DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+           "November", "Desember")
+CHANNEL_LABELS = {
+    "comment": "Komentar di Halaman Facebook",
+    "post": "Kiriman warga di Halaman Facebook",
+    "messenger": "Pesan Facebook Messenger",
+}
+
+
+def format_wita(moment: datetime) -> str:
+    """Indonesian long form in WITA, e.g. "Rabu, 2 Desember 2026 pukul 14.00 WITA"."""
+    local = moment.astimezone(DISPLAY_TZ)
+    return f"{_DAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local.year} pukul {local:%H.%M} WITA"
+
+
+def format_short_wita(moment: datetime) -> str:
+    """Short form for subject lines, e.g. "2 Des 2026 14.00 WITA"."""
+    local = moment.astimezone(DISPLAY_TZ)
+    return f"{local.day} {_MONTHS[local.month - 1][:3]} {local.year} {local:%H.%M} WITA"
+
+
+def format_duration(span: timedelta) -> str:
+    """Indonesian duration rounded down to minutes, e.g. "1 hari 3 jam 5 menit"."""
+    minutes = max(int(span.total_seconds() // 60), 0)
+    if minutes == 0:
+        return "kurang dari 1 menit"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    pieces = [f"{n} {unit}" for n, unit in ((days, "hari"), (hours, "jam"), (minutes, "menit")) if n]
+    return " ".join(pieces)
