@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,7 +47,7 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,7 +57,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -96,19 +97,30 @@ class SQLiteWriteLock:
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        """Hold the lock; re-entrant within a thread, and only the outermost holder takes the kernel lock."""
         with self._local:
-            if self._depth == 0:
-                if self._fd is None or self._pid != os.getpid():
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                    self._pid = os.getpid()
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            self._depth += 1
+            if self._depth > 0:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth = 1
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _descriptor(self) -> int:
+        """This process's open lock file: a descriptor inherited through fork would share the parent's lock."""
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
 
 
 class Database:

@@ -16,9 +16,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from ntbcare.core.db import Database
 from ntbcare.core.models import DeliveryStatus, utcnow
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -39,47 +43,56 @@ def insert_bodies(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
     no ORM work) so the writer thread holds the GIL as briefly as possible while dozens of request threads
     compete for it; under load that makes a commit several times faster.
     """
-    now = utcnow()
     if db.is_sqlite:
-        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime storage format, UTC
-        params = [(stamp, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, stamp)
-                  for body, source in bodies]
-        with db.write_lock_held():
-            connection = db.engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor.executemany(_INSERT, params)
-                    # Under the exclusive write lock the new rowids are consecutive and the largest.
-                    last = cursor.execute("SELECT max(id) FROM deliveries").fetchone()[0]
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-            finally:
-                connection.close()
-        return list(range(last - len(bodies) + 1, last + 1))
+        return _insert_sqlite(db, bodies)
     if db.engine.dialect.name == "postgresql":
-        params = [(now, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, now)
-                  for body, source in bodies]
+        return _insert_postgresql(db, bodies)
+    raise ValueError(f"unsupported database {db.engine.dialect.name!r}: use SQLite or PostgreSQL")
+
+
+def _insert_sqlite(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
+    stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime storage format, UTC
+    params = [(stamp, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, stamp)
+              for body, source in bodies]
+    with db.write_lock_held():
         connection = db.engine.raw_connection()
         try:
-            with connection.cursor() as cursor:  # psycopg 3: one pipelined executemany, ids in order
-                cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
-                ids = []
-                while True:
-                    ids.append(cursor.fetchone()[0])
-                    if not cursor.nextset():
-                        break
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.executemany(_INSERT, params)
+                # Under the exclusive write lock the new rowids are consecutive and the largest.
+                last = cursor.execute("SELECT max(id) FROM deliveries").fetchone()[0]
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
         finally:
             connection.close()
-        return ids
-    raise ValueError(f"unsupported database {db.engine.dialect.name!r}: use SQLite or PostgreSQL")
+    return list(range(last - len(bodies) + 1, last + 1))
+
+
+def _insert_postgresql(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
+    now = utcnow()
+    params = [(now, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, now)
+              for body, source in bodies]
+    connection = db.engine.raw_connection()
+    try:
+        driver = cast("psycopg.Connection[tuple[Any, ...]]", connection.driver_connection)
+        with driver.cursor() as cursor:  # psycopg 3: one pipelined executemany, ids in order
+            cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
+            ids: list[int] = []
+            while True:  # one result set per inserted row
+                ids.extend(row[0] for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+    return ids
 
 
 class StoreFailed(Exception):
