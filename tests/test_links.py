@@ -1,4 +1,4 @@
-"""Signed agency links: only the genuine, unexpired, current link opens a ticket."""
+"""Signed agency links: only the genuine, unexpired, current link opens a ticket; reassigning revokes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from ntbcare.core.links import (
     make_agency_token,
     read_agency_token,
 )
+from ntbcare.core.models import Agency, Ticket, TicketStatus, utcnow
+from routing import decisions as routing_decisions
 
 KEY = "test-link-signing-key-0123456789"
 THIRTY_DAYS = 30 * 24 * 3600
@@ -67,10 +69,33 @@ def test_token_from_the_future_is_rejected() -> None:
         read_agency_token(KEY, token, THIRTY_DAYS, now=datetime.now(UTC) - timedelta(hours=1))
 
 
-def test_bumped_link_version_is_visible_to_the_caller() -> None:
-    old_link = make_agency_token(KEY, 123, "DIKES", 1)
-    current_version_in_db = 2
-    assert read_agency_token(KEY, old_link, THIRTY_DAYS).link_version != current_version_in_db
+def test_reassignment_revokes_the_old_link_and_a_new_link_works(client, runtime) -> None:  # type: ignore[no-untyped-def]
+    """DIKES → PLN → DIKES: the link DIKES first received must stay dead even though DIKES has the ticket again."""
+    secret = runtime.settings.secret_key
+    with runtime.db.scope() as session:
+        session.add_all([Agency(code=code, name=name, kind="opd", emails=[f"pengaduan@{code.lower()}.test"])
+                         for code, name in (("DIKES", "Dinas Kesehatan"), ("PLN", "PLN UP3 Mataram"))])
+        ticket = Ticket(number="NTB-2026-000001", status=TicketStatus.FORWARDED, channel="comment",
+                        text="Puskesmas tutup sejak pagi", origin_id="555000000000111_888000000000001",
+                        opened_at=utcnow(), agency_code="DIKES", link_version=1)
+        session.add(ticket)
+        session.flush()
+        ticket_id = ticket.id
+    old_link = make_agency_token(secret, ticket_id, "DIKES", 1)
+    assert client.get(f"/a/{old_link}").status_code == 200
+
+    for agency in ("PLN", "DIKES"):  # an operator reassigns the ticket, then gives it back
+        with runtime.db.scope() as session:
+            routing_decisions.assign(session, session.get(Ticket, ticket_id), agency, actor="operator:test")
+    with runtime.db.session() as session:
+        current_version_in_db = session.get(Ticket, ticket_id).link_version
+    assert read_agency_token(secret, old_link, THIRTY_DAYS).link_version != current_version_in_db
+
+    refused = client.get(f"/a/{old_link}")
+    assert refused.status_code == 410 and "Puskesmas tutup" not in refused.get_data(as_text=True)
+    new_link = make_agency_token(secret, ticket_id, "DIKES", current_version_in_db)
+    opened = client.get(f"/a/{new_link}")
+    assert opened.status_code == 200 and "Puskesmas tutup" in opened.get_data(as_text=True)
 
 
 def test_key_rotation_reads_old_links_and_signs_with_the_newest_key() -> None:
