@@ -23,7 +23,7 @@ import json, sys, time
 started = time.perf_counter()
 from routing.model import load_model
 from routing.location import gazetteer
-from routing.normalize import common_words
+from routing.words import common_words
 imported = time.perf_counter()
 model = load_model(sys.argv[1])
 gazetteer(); common_words()
@@ -59,7 +59,8 @@ def main() -> int:
     from sklearn.pipeline import make_pipeline
 
     from routing.classify import Classifier
-    from routing.model import load_seed, read_jsonl, train
+    from routing.examples import load_seed, read_jsonl
+    from routing.training import train
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)

@@ -3,56 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from routing.model import StaleModelError, TrainedModel, load_model, load_seed, train
+from routing.examples import load_seed
+from routing.model import StaleModelError, TrainedModel, load_model
+from routing.training import train
+from routing.verdict import Classification
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Classification:
-    """Verdict on one message; agency is None for chatter and whenever the ticket goes to review."""
-
-    complaint: bool
-    agency: str | None
-    confidence: float
-    candidates: list[dict]
-    location: str | None
-    location_detail: dict | None
-    urgent: bool
-    abstain_reason: str | None
-
-    @property
-    def review(self) -> bool:
-        """True when an operator must decide (a complaint the classifier would not route alone)."""
-        return self.abstain_reason is not None
-
-    def to_json(self) -> dict:
-        """The ticket JSON layout: complaint, agency, confidence, candidates, location, urgent (+ extras)."""
-        return {
-            "complaint": self.complaint,
-            "agency": self.agency,
-            "confidence": self.confidence,
-            "candidates": [dict(candidate) for candidate in self.candidates],
-            "location": self.location,
-            "urgent": self.urgent,
-            "location_detail": self.location_detail,
-            "review": self.review,
-            "abstain_reason": self.abstain_reason,
-        }
-
-
-def default_model_path() -> Path:
-    """Where the default model is cached: $NTBCARE_ROUTING_MODEL, else the user's cache directory."""
-    configured = os.environ.get("NTBCARE_ROUTING_MODEL")
-    if configured:
-        return Path(configured)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "ntbcare" / "routing-model.pkl"
 
 
 class Classifier:
@@ -62,9 +21,9 @@ class Classifier:
         self.model = model
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Classifier:
+    def load(cls, path: Path) -> Classifier:
         """Load a saved model; if it is missing or stale, retrain from the bundled seed and save it."""
-        path = Path(path) if path is not None else default_model_path()
+        path = Path(path)
         try:
             return cls(load_model(path))
         except FileNotFoundError:
@@ -80,6 +39,7 @@ class Classifier:
 
     @property
     def threshold(self) -> float:
+        """The calibrated confidence below which a complaint goes to an operator."""
         return self.model.threshold
 
     def classify(self, text: str) -> Classification:

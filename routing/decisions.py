@@ -6,17 +6,13 @@ to a named target). Each decision is stored as a RoutingDecision; `ntbcare routi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ntbcare.core.lifecycle import transition
 from ntbcare.core.models import RoutingDecision, Ticket, TicketStatus, utcnow
+from routing.examples import Example
 from routing.route import assign_agency, put_in_review
-
-if TYPE_CHECKING:
-    from routing.model import Example
 
 
 def _record(session: Session, ticket: Ticket, *, kind: str, complaint: bool, agency: str | None, actor: str,
@@ -46,6 +42,7 @@ def assign(session: Session, ticket: Ticket, agency_code: str, *, actor: str) ->
 
 
 def mark_not_complaint(session: Session, ticket: Ticket, *, actor: str) -> None:
+    """An operator says the message asks nothing of anyone; recorded, so the classifier learns it too."""
     _record(session, ticket, kind="not_complaint", complaint=False, agency=None, actor=actor)
     ticket.review_reason = None
     transition(session, ticket, TicketStatus.NOT_COMPLAINT, actor=actor, action="not_complaint")
@@ -68,8 +65,6 @@ def agency_not_ours(session: Session, ticket: Ticket, *, reason: str, suggested:
 
 def training_examples(session: Session) -> list[Example]:
     """The latest decision per ticket that names a label (an agency, or not a complaint)."""
-    from routing.model import Example  # scikit-learn stays out of web processes that only record decisions
-
     latest: dict[int | None, RoutingDecision] = {}
     for decision in session.scalars(select(RoutingDecision).order_by(RoutingDecision.id)):
         if decision.complaint and not decision.agency_code:

@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-if TYPE_CHECKING:
-    from routing.model import Example, TrainedModel
+from routing.classify import Classifier
+from routing.examples import Example
+from routing.model import TrainedModel
+from routing.operating import Guess, operating_table
 
-TARGET_PRECISION = 0.92
 NOT_COMPLAINT = "(not a complaint)"
 NO_JURISDICTION = "(owner unknown)"
-
-
-def operating_table(
-    truths: list[Example], decisions_by_margin: dict[float, list[tuple[str | None, float, float, bool]]]
-) -> list[dict]:
-    """Precision and coverage of auto-routing for thresholds 0.0-0.95 and each margin.
-
-    Each decision is (best guess, calibrated confidence, top-minus-second, predicted complaint).
-    Coverage is the share of true complaints routed automatically; precision counts any routed text whose
-    target is wrong, including chatter routed as a complaint.
-    """
-    complaints = sum(1 for truth in truths if truth.complaint) or 1
-    table = []
-    for margin, decisions in decisions_by_margin.items():
-        for threshold in np.round(np.arange(0.0, 0.96, 0.05), 2):
-            routed = correct = routed_complaints = 0
-            for truth, (guess, confidence, gap, is_complaint) in zip(truths, decisions, strict=True):
-                if not is_complaint or guess is None or confidence < threshold or gap < margin:
-                    continue
-                routed += 1
-                routed_complaints += truth.complaint
-                correct += truth.complaint and guess == truth.agency
-            table.append({
-                "threshold": float(threshold),
-                "margin": margin,
-                "precision": round(correct / routed, 4) if routed else 1.0,
-                "coverage": round(routed_complaints / complaints, 4),
-                "routed": routed,
-            })
-    return table
-
-
-def choose_operating_point(table: list[dict], target: float = TARGET_PRECISION) -> tuple[float, float]:
-    """Highest coverage whose precision reaches the target (else the most precise row).
-
-    Among equal rows the larger margin wins: the close-candidates guard is kept whenever it costs nothing.
-    """
-    good = [row for row in table if row["precision"] >= target and row["routed"] > 0]
-    if good:
-        best = max(good, key=lambda row: (row["coverage"], row["precision"], row["margin"], -row["threshold"]))
-    else:
-        best = max(table, key=lambda row: (row["precision"], row["coverage"]))
-    return best["threshold"], best["margin"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +57,7 @@ class Report:
     abstain_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        """Every figure as plain JSON types (``ntbcare routing evaluate --json``)."""
         return asdict(self)
 
     def to_text(self) -> str:
@@ -136,11 +93,11 @@ class Report:
         return "\n".join(lines)
 
 
-def _model_of(model) -> TrainedModel:
-    return getattr(model, "model", model)
+def _model_of(model: TrainedModel | Classifier) -> TrainedModel:
+    return model.model if isinstance(model, Classifier) else model
 
 
-def predict(model, examples: list[Example]) -> list[Prediction]:
+def predict(model: TrainedModel | Classifier, examples: list[Example]) -> list[Prediction]:
     """Run a model (TrainedModel or Classifier) over examples, keeping the forced guess for the curves."""
     trained = _model_of(model)
     analyses = trained.analyse([example.text for example in examples])
@@ -198,14 +155,16 @@ def report_from(predictions: list[Prediction], threshold: float, margin: float) 
     routed = [p for p in predictions if p.routed]
     routed_correct = sum(p.truth.complaint and p.guess == p.truth.agency for p in routed)
     routed_complaints = sum(p.truth.complaint for p in routed)
-    decisions = {margin: [(p.guess if p.routable else None, p.confidence, p.gap, p.complaint) for p in predictions]}
+    decisions: dict[float, list[Guess]] = {
+        margin: [(p.guess if p.routable else None, p.confidence, p.gap, p.complaint) for p in predictions]
+    }
     confusions = Counter(
         (t, g) for t, g in zip(truth_labels, guess_labels, strict=True) if t != g
     ).most_common(15)
 
     urgent_hits = sum(p.urgent and p.truth.urgent for p in predictions)
     located = [p for p in predictions if p.truth.location]
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for p in predictions:
         if p.complaint and not p.routed:
             reasons[_reason(p, threshold, margin)] += 1
@@ -260,13 +219,14 @@ def _calibration(predictions: list[Prediction]) -> list[dict]:
     return rows
 
 
-def evaluate_on(model, examples: list[Example]) -> Report:
+def evaluate_on(model: TrainedModel | Classifier, examples: list[Example]) -> Report:
     """Figures of one trained model (or Classifier) on a held-out set, at the model's stored threshold."""
     trained = _model_of(model)
     return report_from(predict(trained, list(examples)), trained.threshold, trained.margin)
 
 
-def evaluate(model_factory: Callable[[list[Example]], object], examples: list[Example], *, folds: int = 5) -> Report:
+def evaluate(model_factory: Callable[[list[Example]], TrainedModel | Classifier], examples: list[Example], *,
+             folds: int = 5) -> Report:
     """Group k-fold by family: variants of one message never sit on both sides of a split."""
     examples = list(examples)
     families = [example.family or f"row-{i}" for i, example in enumerate(examples)]
@@ -282,7 +242,3 @@ def evaluate(model_factory: Callable[[list[Example]], object], examples: list[Ex
                          float(np.mean(margins)))
     return report
 
-
-def dumps(report: Report) -> str:
-    """JSON text of a report."""
-    return json.dumps(report.to_json(), ensure_ascii=False, indent=2)

@@ -15,8 +15,9 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from routing.location import LocationMatch, gazetteer
-from routing.normalize import normalize_tokens, prepare, tokenize
+from routing.normalize import normalize_tokens
 from routing.registry import AgencyRecord, load_registry
+from routing.tokens import prepare, tokenize
 
 META_WEIGHT = 0.6
 CHAR_RANGE = (2, 5)
@@ -104,6 +105,7 @@ class FeatureBuilder:
         self.meta = CountVectorizer(token_pattern=r"\S+", lowercase=False, binary=True)
 
     def fit_transform(self, analyses: list[Analysis]) -> sparse.csr_matrix:
+        """Learn the vocabularies from training texts and return their feature matrix."""
         normalized = [analysis.normalized for analysis in analyses]
         matrix = self._stack(
             self.words.fit_transform(normalized),
@@ -116,11 +118,8 @@ class FeatureBuilder:
                 del vectorizer.stop_words_
         return matrix
 
-    def fit(self, analyses: list[Analysis]) -> FeatureBuilder:
-        self.fit_transform(analyses)
-        return self
-
     def transform(self, analyses: list[Analysis]) -> sparse.csr_matrix:
+        """Feature matrix of new texts over the vocabularies learned in training."""
         normalized = [analysis.normalized for analysis in analyses]
         return self._stack(
             self.words.transform(normalized),

@@ -1,7 +1,8 @@
 """Evaluation-only loader for the LaporGub Central Java corpus (no licence: never shipped, never trained into
 a product model). Used to choose and tune the method and to report how it does on real complaints.
 
-Run: python -m routing.laporgub /path/to/prep_2024_2025.csv
+The corpus is `dataset/prep_2024_2025.csv` of github.com/aiaja/text-mining-laporgub (see docs/routing.md).
+Run: python -m routing.laporgub prep_2024_2025.csv
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from routing.model import Example
+from routing.evaluate import evaluate_on
+from routing.examples import Example
+from routing.training import train
 
 # LaporGub category -> closest NTB Care target (see docs/routing.md for what does not map cleanly).
 CATEGORY_TO_TARGET: dict[str, str] = {
@@ -72,9 +75,7 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from routing.evaluate import evaluate_on
-    from routing.model import train
-
+    """Train on 80% of the corpus and print the report on the other 20%."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", type=Path)
     parser.add_argument("--stem", action="store_true", help="Sastrawi-stem again (the corpus is pre-stemmed)")

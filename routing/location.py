@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from routing.normalize import Token, common_words, looks_derived, prepare, squeeze_repeats, tokenize
+from routing.tokens import Token, prepare, squeeze_repeats, tokenize
+from routing.words import common_words, deletes, looks_derived, within_one_typo
 
 WILAYAH_CSV = Path(__file__).parent / "data" / "wilayah" / "ntb_wilayah.csv"
 
@@ -65,10 +66,6 @@ class Region:
     name: str
     parent: str | None
 
-    @property
-    def kabkota(self) -> str:
-        return self.code[:5]
-
 
 @dataclass(frozen=True)
 class _Candidate:
@@ -77,6 +74,10 @@ class _Candidate:
     gated: bool
     weak: bool = False
     weight: float | None = None
+
+
+# A place mention: (first token, end token, the regions it may mean).
+Span = tuple[int, int, list[_Candidate]]
 
 
 @dataclass(frozen=True)
@@ -109,26 +110,6 @@ class LocationMatch:
         }
 
 
-def _damerau_at_most_one(left: str, right: str) -> bool:
-    if left == right:
-        return True
-    if abs(len(left) - len(right)) > 1:
-        return False
-    if len(left) == len(right):
-        diffs = [i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b]
-        if len(diffs) == 1:
-            return True
-        return len(diffs) == 2 and diffs[1] == diffs[0] + 1 and left[diffs[0]] == right[diffs[1]] and (
-            left[diffs[1]] == right[diffs[0]]
-        )
-    shorter, longer = sorted((left, right), key=len)
-    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
-
-
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
 class Gazetteer:
     """Token index of NTB region names plus kab/kota aliases."""
 
@@ -159,7 +140,7 @@ class Gazetteer:
         for word in self._vocabulary:
             if len(word) >= _MIN_FUZZY_LENGTH and word.isalpha():
                 self._fuzzy[word].add(word)
-                for variant in _deletes(word):
+                for variant in deletes(word):
                     self._fuzzy[variant].add(word)
         self._common = common
 
@@ -182,14 +163,14 @@ class Gazetteer:
         if word in self._vocabulary or len(word) < _MIN_FUZZY_LENGTH - 1 or word in self._common:
             return word, False
         options = set(self._fuzzy.get(word, ()))
-        for variant in _deletes(word):
+        for variant in deletes(word):
             options |= self._fuzzy.get(variant, set())
-        options = {option for option in options if _damerau_at_most_one(word, option)}
+        options = {option for option in options if within_one_typo(word, option)}
         if len(options) != 1 or looks_derived(word, broad=True):
             return word, False
         return options.pop(), True
 
-    def mentions(self, tokens: list[Token]) -> list[tuple[int, int, list[_Candidate]]]:
+    def mentions(self, tokens: list[Token]) -> list[Span]:
         """Longest-match place spans as (first token, end token, candidates allowed by context)."""
         canonical = [self._canonical(token.text) for token in tokens]
         words = [word for word, _ in canonical]
@@ -230,7 +211,7 @@ class Gazetteer:
             return cue in _DESA_CUES or (capitalized and index > 0 and cue not in _SENTENCE_BREAKS)
         return cue in _KECAMATAN_CUES or capitalized
 
-    def protected_indexes(self, tokens: list[Token], spans=None) -> set[int]:
+    def protected_indexes(self, tokens: list[Token], spans: list[Span] | None = None) -> set[int]:
         """Token positions that belong to a place name (kept verbatim by the normaliser)."""
         return {
             i
@@ -244,7 +225,7 @@ class Gazetteer:
         tokens = tokenize(prepare(text))
         return self.resolve(tokens, self.mentions(tokens))
 
-    def resolve(self, tokens: list[Token], spans) -> LocationMatch | None:
+    def resolve(self, tokens: list[Token], spans: list[Span]) -> LocationMatch | None:
         """One kab/kota (with kecamatan/desa) from the mentions found in tokens."""
         if not spans:
             return None
@@ -284,7 +265,7 @@ class Gazetteer:
         )
         return LocationMatch(kab, self.regions[kab].name, kecamatan, desa, mentions)
 
-    def _pick(self, spans, kab: str, level: str, within: str | None) -> Region | None:
+    def _pick(self, spans: list[Span], kab: str, level: str, within: str | None) -> Region | None:
         options = [
             self.regions[c.code]
             for _, _, candidates in spans

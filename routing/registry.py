@@ -114,11 +114,6 @@ def dump_registry(records: list[AgencyRecord], path: Path) -> None:
     Path(path).write_text(yaml.safe_dump(rows, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def codes(records: list[AgencyRecord] | None = None) -> list[str]:
-    """All target codes in registry order."""
-    return [record.code for record in (records if records is not None else load_registry())]
-
-
 def regency_for_location(location: str, records: list[AgencyRecord] | None = None) -> str | None:
     """The regency/city code owning a Kemendagri kab/kota code."""
     for record in records if records is not None else load_registry():

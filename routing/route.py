@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,18 +19,15 @@ from ntbcare.core.db import Database
 from ntbcare.core.lifecycle import transition
 from ntbcare.core.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
 from routing.deadlines import DeadlinePolicy, deadline_for
-
-if TYPE_CHECKING:  # scikit-learn stays out of processes that only record decisions
-    from routing.classify import Classification
+from routing.verdict import Classification
 
 log = logging.getLogger(__name__)
-
-class TextClassifier(Protocol):
-    def classify_many(self, texts: Sequence[str]) -> list[Classification]: ...
 
 
 @dataclass
 class RouteResult:
+    """Ticket ids by outcome of one routing pass, and the forward mails it owes."""
+
     not_complaint: list[int] = field(default_factory=list)
     review: list[int] = field(default_factory=list)
     routed: list[int] = field(default_factory=list)
@@ -40,12 +36,14 @@ class RouteResult:
 
 def put_in_review(session: Session, ticket: Ticket, reason: str, *, actor: str = "classifier",
                   detail: dict | None = None) -> None:
+    """Hand the ticket to an operator, saying why (the reason is shown in the review queue)."""
     ticket.review_reason = reason
     transition(session, ticket, TicketStatus.REVIEW, actor=actor, action="review",
                detail={"reason": reason, **(detail or {})})
 
 
 def forward_key(ticket: Ticket, agency_code: str) -> str:
+    """One forward mail per ticket, agency and link version: a retry never mails the agency twice."""
     return f"forward:{ticket.id}:{agency_code}:{ticket.link_version}"
 
 
@@ -84,6 +82,7 @@ def assign_agency(
 
 def apply_classification(session: Session, ticket: Ticket, verdict: Classification, policy: DeadlinePolicy,
                          now: datetime) -> OutboundMail | None:
+    """One verdict applied to one ticket: not a complaint, review, or an agency with its forward mail owed."""
     ticket.classification = verdict.to_json()
     ticket.confidence = verdict.confidence
     ticket.location_code = verdict.location
@@ -141,15 +140,3 @@ def apply_verdicts(session: Session, rows: Sequence[tuple[int, str]], verdicts: 
              len(result.routed), len(result.review), len(result.not_complaint))
     return result
 
-
-def route_new_tickets(db: Database, classifier: TextClassifier, policy: DeadlinePolicy,
-                      ticket_ids: Sequence[int] | None = None, *, older_than: float = 0.0,
-                      limit: int = 500) -> RouteResult:
-    """Classify and route tickets still ``new`` in a transaction of their own (routing alone)."""
-    now = utcnow()
-    rows = tickets_to_route(db, ticket_ids, older_than=older_than, limit=limit, now=now)
-    if not rows:
-        return RouteResult()
-    verdicts = classifier.classify_many([text for _, text in rows])
-    with db.scope() as session:
-        return apply_verdicts(session, rows, verdicts, policy, now)

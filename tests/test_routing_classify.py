@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from routing.classify import Classification, Classifier
-from routing.model import Example, load_model, load_seed, train
+from routing.classify import Classifier
+from routing.examples import Example, load_seed
+from routing.model import load_model
+from routing.training import train
+from routing.verdict import Classification
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import pytest
 
 from routing import laporgub
 from routing.evaluate import evaluate, evaluate_on, predict, report_from
-from routing.model import Example, load_seed, train
+from routing.examples import Example, load_seed
+from routing.training import train
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from routing.decisions import training_examples
 
 if TYPE_CHECKING:
     from routing.evaluate import Report
-    from routing.model import Example
+    from routing.examples import Example
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class TrainingRun:
 
 def training_data(db: Database) -> tuple[list[Example], list[Example]]:
     """The bundled seed and every labelled decision people made (operators, agencies)."""
-    from routing.model import load_seed
+    from routing.examples import load_seed
 
     with db.session() as session:
         decisions = training_examples(session)
@@ -39,7 +39,7 @@ def training_data(db: Database) -> tuple[list[Example], list[Example]]:
 def retrain(settings: Settings, seed: list[Example], decisions: list[Example]) -> TrainingRun:
     """Train on ``seed + decisions`` and replace the saved model atomically (running processes reload it
     when they see the new file)."""
-    from routing.model import train
+    from routing.training import train
 
     started = time.monotonic()
     model = train(seed + decisions)
@@ -54,7 +54,7 @@ def retrain(settings: Settings, seed: list[Example], decisions: list[Example]) -
 def evaluate_saved_model(settings: Settings, data: Path | None = None) -> Report:
     """The saved model on labelled examples (the bundled frozen test set by default)."""
     from routing.evaluate import evaluate_on
-    from routing.model import SEED_DIR, read_jsonl
+    from routing.examples import SEED_DIR, read_jsonl
 
     examples = read_jsonl(data or SEED_DIR.parent / "eval" / "frozen_test.jsonl")
     return evaluate_on(load_classifier(settings.routing_model_path).model, examples)
@@ -63,6 +63,7 @@ def evaluate_saved_model(settings: Settings, data: Path | None = None) -> Report
 def cross_validate(folds: int) -> Report:
     """Group k-fold over the seed, retraining for every fold."""
     from routing.evaluate import evaluate
-    from routing.model import load_seed, train
+    from routing.examples import load_seed
+    from routing.training import train
 
     return evaluate(lambda examples: train(examples), load_seed(), folds=folds)
