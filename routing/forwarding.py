@@ -12,6 +12,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from email.utils import make_msgid
 
 from sqlalchemy import and_, or_, select
@@ -41,6 +42,8 @@ MAX_BACKOFF_SECONDS = 3600.0
 
 @dataclass
 class SendResult:
+    """Mail ids by outcome of one sending round (for logs and the sweeper's report)."""
+
     sent: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
@@ -54,11 +57,13 @@ def citizen_label(ticket: Ticket) -> str:
 
 
 def answer_link(settings: Settings, ticket: Ticket, agency_code: str) -> str:
+    """The signed link an agency answers through; a reassignment bumps link_version and voids older ones."""
     token = make_agency_token(settings.secret_key, ticket.id, agency_code, ticket.link_version)
     return agency_link_url(settings.public_base_url, token)
 
 
 def forward_content(settings: Settings, ticket: Ticket, agency: Agency, now: datetime) -> ForwardContent:
+    """What every mail about this ticket to this agency shows (forward, reminder and escalation alike)."""
     return ForwardContent(
         number=ticket.number, agency_code=agency.code, agency_name=agency.name, text=ticket.text,
         citizen_label=citizen_label(ticket), channel=ticket.channel, location_label=location_label(ticket),
@@ -87,19 +92,21 @@ def _claim(db: Database, now: datetime, ids: list[int] | None, limit: int) -> li
         return [m.id for m in mails]
 
 
-def _build(session: Session, settings: Settings, mail: OutboundMail, now: datetime):  # type: ignore[no-untyped-def]
+def _build(session: Session, settings: Settings, mail: OutboundMail, now: datetime) -> EmailMessage:
     ticket = mail.ticket
     agency = session.get(Agency, mail.agency_code) if mail.agency_code else None
     if agency is None:
         raise MailPermanentError(f"agency {mail.agency_code!r} is not in the registry")
     content = forward_content(settings, ticket, agency, now)
-    common = {"mail_from": settings.mail_from, "to": mail.recipients, "message_id": mail.message_id}
     if mail.kind == "forward":
-        return build_forward_email(content, **common)
+        return build_forward_email(content, mail_from=settings.mail_from, to=mail.recipients,
+                                   message_id=mail.message_id)
     if mail.kind == "reminder":
-        return build_reminder_email(content, now=now, **common)
+        return build_reminder_email(content, now=now, mail_from=settings.mail_from, to=mail.recipients,
+                                    message_id=mail.message_id)
     return build_escalation_email(content, now=now, console_url=f"{settings.public_base_url}/ops/tickets/"
-                                  f"{ticket.number}", **common)
+                                  f"{ticket.number}", mail_from=settings.mail_from, to=mail.recipients,
+                                  message_id=mail.message_id)
 
 
 def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = None, limit: int = 50) -> SendResult:
@@ -112,11 +119,14 @@ def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = 
     for mail_id in _claim(db, now, ids, limit):
         with db.session() as session:
             mail = session.get(OutboundMail, mail_id)
+            if mail is None:
+                continue  # deleted since it was claimed: nothing is owed any more
+            message: EmailMessage | None = None
+            error: Exception | None = None
             try:
                 message = _build(session, settings, mail, now)
-                error: Exception | None = None
             except (MailPermanentError, ValueError) as exc:
-                message, error = None, exc
+                error = exc
         if message is not None:
             try:
                 send_email(config, message)
@@ -130,6 +140,8 @@ def _record_outcome(db: Database, mail_id: int, error: Exception | None, result:
     now = utcnow()
     with db.scope() as session:
         mail = session.get(OutboundMail, mail_id)
+        if mail is None:
+            return
         ticket = mail.ticket
         if error is None:
             mail.status, mail.sent_at, mail.error, mail.claimed_until = MailStatus.SENT, now, None, None
@@ -167,19 +179,20 @@ def schedule_followups(db: Database, settings: Settings, policy: DeadlinePolicy)
         ).all()
         for ticket in tickets:
             agency = session.get(Agency, ticket.agency_code) if ticket.agency_code else None
-            if agency is None:
+            deadline = ticket.deadline_at
+            if agency is None or deadline is None:
                 continue
             start = ticket.forwarded_at or ticket.opened_at
             calendar = None if ticket.tier == "urgent" else policy.calendar
-            for n, moment in enumerate(reminder_times(start, ticket.deadline_at, calendar=calendar,
+            for n, moment in enumerate(reminder_times(start, deadline, calendar=calendar,
                                                       fractions=policy.reminder_fractions)):
-                if moment <= now < ticket.deadline_at and agency.emails:
+                if moment <= now < deadline and agency.emails:
                     mail = add_mail(session, key=f"reminder:{ticket.id}:{n}", kind="reminder", ticket=ticket,
                                     agency_code=agency.code, recipients=agency.emails)
                     if mail is not None:
                         session.flush()
                         created.append(mail.id)
-            if now >= ticket.deadline_at:
+            if now >= deadline:
                 heads = list((agency.data or {}).get("head_emails") or [])
                 recipients = list(dict.fromkeys([*settings.operator_emails, *heads]))
                 key = f"escalation:{ticket.id}"
@@ -189,7 +202,7 @@ def schedule_followups(db: Database, settings: Settings, policy: DeadlinePolicy)
                     if mail is not None:
                         session.flush()
                         created.append(mail.id)
-                        audit(session, ticket, "overdue", detail={"deadline": ticket.deadline_at.isoformat(),
+                        audit(session, ticket, "overdue", detail={"deadline": deadline.isoformat(),
                                                                   "escalated_to": recipients})
     return created
 
