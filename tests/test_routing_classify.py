@@ -9,7 +9,7 @@ import pytest
 
 from routing.classify import Classifier
 from routing.examples import Example, load_seed
-from routing.model import load_model
+from routing.model import StaleModelError, TrainedModel, current_versions, load_model
 from routing.training import train
 from routing.verdict import Classification
 
@@ -131,11 +131,18 @@ def test_training_with_extra_examples_changes_a_prediction(seed):
     assert after == "BIROUMUM"
 
 
-def test_missing_model_is_trained_and_saved_then_reused(tmp_path: Path):
+def test_missing_model_is_trained_and_saved_then_reused(tmp_path: Path, small_bundled_seed, monkeypatch):
     path = tmp_path / "model.pkl"
     first = Classifier.load(path)
     assert path.exists()
+    saved, stamp = path.read_bytes(), path.stat().st_mtime_ns
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a saved model of the current versions must be reused, not retrained")
+
+    monkeypatch.setattr("routing.classify.train", no_training)
     again = Classifier.load(path)
+    assert path.stat().st_mtime_ns == stamp and path.read_bytes() == saved, "the saved file is not rewritten"
     assert again.classify("PLN mati lampu di Selong").candidates[0]["agency"] == "PLN"
     assert isinstance(first.classify("halo"), Classification)
 
@@ -156,6 +163,23 @@ def test_model_from_another_library_version_is_retrained(tmp_path: Path, small_b
     path.write_bytes(pickle.dumps(payload))
     Classifier.load(path)
     assert load_model(path).versions["sklearn"] != "0.0.1"
+
+
+def test_model_naming_a_class_that_has_moved_is_retrained(tmp_path: Path, small_bundled_seed, monkeypatch):
+    """A file pickled before a class moved module cannot be unpickled: it is retrained, never an error."""
+
+    class Moved:
+        pass
+
+    Moved.__module__, Moved.__qualname__ = "routing.model", "Moved"
+    monkeypatch.setattr("routing.model.Moved", Moved, raising=False)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"versions": current_versions(), "model": Moved()}))
+    monkeypatch.delattr("routing.model.Moved")
+    with pytest.raises(StaleModelError):
+        load_model(path)
+    assert Classifier.load(path).classify("air pdam mati di Ampenan").complaint is True
+    assert isinstance(load_model(path), TrainedModel)
 
 
 def test_garbage_model_file_is_replaced(tmp_path: Path, small_bundled_seed):
