@@ -3,7 +3,7 @@
 It implements the calls the bot makes (reply under a comment or post, send a Messenger message, list a
 comment's replies, hide a comment), records every call, keeps what was "posted" so read-back works, and can
 be scripted to fail (HTTP status + Graph error body) or to stall (a read timeout on our side) a number of times.
-``serve_wsgi`` runs any WSGI app (this one, or the NTB Care Flask app) on a free loopback port in a thread.
+Serve it with ``tests.servers.serve_wsgi``, which binds a loopback port of the kernel's choosing.
 """
 
 from __future__ import annotations
@@ -12,28 +12,16 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.servers import serve_wsgi
 
-@contextmanager
-def serve_wsgi(app: Callable[..., Any], port: int = 0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (threaded; a free port unless given) and yield its base URL; stopped on exit."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="wsgi-standin", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+__all__ = ["Fault", "GraphCall", "GraphStandIn", "serve_wsgi"]  # serve_wsgi: where it used to live
 
 
 @dataclass

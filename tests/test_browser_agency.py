@@ -17,9 +17,9 @@ from ntbcare.core.migrate import upgrade
 from ntbcare.core.models import Ticket, TicketStatus
 from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import PAGE_ID, RecordingDispatcher, make_settings, service_unavailable
-from tests.graph_standin import GraphStandIn, serve_wsgi
+from tests.graph_standin import GraphStandIn
+from tests.servers import serve_wsgi, wsgi_server
 from tests.test_agency_page import build_agency_app, seed, token_for
-from tests.test_mailer import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -37,15 +37,14 @@ def served(sqlite_url: str) -> Iterator[tuple[str, int, Database, GraphStandIn]]
     db = Database(sqlite_url)
     upgrade(db.engine)
     graph = GraphStandIn(PAGE_ID)
-    port = free_port()
-    with serve_wsgi(graph) as graph_url:
+    with serve_wsgi(graph) as graph_url, wsgi_server() as app_server:
         settings = make_settings(DATABASE_URL=sqlite_url, GRAPH_API_BASE_URL=graph_url,
-                                 FB_PAGE_ACCESS_TOKEN="page-token", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                                 FB_PAGE_ACCESS_TOKEN="page-token", PUBLIC_BASE_URL=app_server.url,
                                  OPERATOR_EMAILS="ops@diskominfotik.test")
         runtime = Runtime(settings=settings, db=db, dispatcher=RecordingDispatcher())
         ticket_id = seed(db, text=COMPLAINT)
-        with serve_wsgi(build_agency_app(runtime), port=port) as base_url:
-            yield base_url, ticket_id, db, graph
+        app_server.mount(build_agency_app(runtime))
+        yield app_server.url, ticket_id, db, graph
     close_graph_clients()
     db.dispose()
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import email
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from ntbcare.core.agency_mail import (
@@ -22,6 +19,9 @@ from ntbcare.core.agency_mail import (
     build_reminder_email,
 )
 from ntbcare.core.mail_transport import MailPermanentError, MailTemporaryError, SmtpConfig, send_email
+from tests.servers import RecordingHandler, free_port, reserved_port, smtp_server
+
+__all__ = ["RecordingHandler", "free_port", "smtp_server"]  # still imported from here by other test modules
 
 MAIL_FROM = "NTB Care <ntbcare@ntbprov.go.id>"
 AGENCY = ["pengaduan@dikes.ntbprov.go.id", "kabid@dikes.ntbprov.go.id"]
@@ -45,40 +45,6 @@ def ticket(**changes: object) -> ForwardContent:
     }
     values.update(changes)
     return ForwardContent(**values)  # type: ignore[arg-type]
-
-
-class RecordingHandler:
-    def __init__(self, data_reply: str = "250 OK", rcpt_reply: str | None = None) -> None:
-        self.data_reply, self.rcpt_reply = data_reply, rcpt_reply
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.data_reply.startswith("250"):
-            self.received.append((list(envelope.rcpt_tos), envelope.content))
-        return self.data_reply
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def smtp_server(handler: RecordingHandler, port: int | None = None, **kwargs: object) -> Iterator[int]:
-    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port(),
-                            server_hostname="smtp.test", **kwargs)
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
 
 
 def config_for(port: int, extra: str = "starttls=0&timeout=5") -> SmtpConfig:
@@ -163,13 +129,14 @@ def test_reminder_and_escalation_say_how_much_time_is_left_or_overdue() -> None:
 
 
 def test_outage_is_temporary_and_the_retry_is_delivered() -> None:
-    port = free_port()
     message = build_forward_email(ticket(), mail_from=MAIL_FROM, to=AGENCY)
-    with pytest.raises(MailTemporaryError):
-        send_email(config_for(port), message)
-    handler = RecordingHandler()
-    with smtp_server(handler, port=port):
-        send_email(config_for(port), message)
+    with reserved_port() as down:  # nothing listens yet: the server is "down"
+        port = down.getsockname()[1]
+        with pytest.raises(MailTemporaryError):
+            send_email(config_for(port), message)
+        handler = RecordingHandler()
+        with smtp_server(handler, sock=down):
+            send_email(config_for(port), message)
     assert len(handler.received) == 1
 
 
