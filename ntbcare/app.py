@@ -1,4 +1,8 @@
-"""The Flask application factory: the webhook, health endpoints and the human-facing surfaces."""
+"""The Flask application factory: the webhook, health endpoints and the human-facing surfaces.
+
+Every HTTP error is answered by :mod:`ntbcare.web.errors` (a page on the surfaces, JSON here), and every
+response carries the headers of :mod:`ntbcare.web.security`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import logging
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
 
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.web import register_web
+from ntbcare.web.context import install_runtime
 from webhooks import bp as webhooks_bp
 
 log = logging.getLogger(__name__)
@@ -28,7 +32,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         MAX_FORM_MEMORY_SIZE=512 * 1024,
         JSON_SORT_KEYS=False,
     )
-    app.extensions["ntbcare"] = runtime
+    install_runtime(app, runtime)
 
     app.register_blueprint(webhooks_bp)
     register_web(app, https=settings.public_base_url.startswith("https://"), csrf_exempt=(webhooks_bp,))
@@ -39,15 +43,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.get("/readyz")
     def readyz() -> ResponseReturnValue:
+        """Ready when the database answers and the queue works: Redis, or the embedded worker threads and the
+        sweeper of this process. A 503 names the failing checks, so an alert says what to restart."""
         checks = {"database": _database_ok(runtime), "queue": runtime.dispatcher.healthy()}
         if runtime.sweeper is not None:
             checks["sweeper"] = runtime.sweeper.is_alive()
-        ready = all(checks.values())
-        return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> ResponseReturnValue:
-        return jsonify(error=exc.name, description=exc.description), exc.code or 500
+        failing = [name for name, ok in checks.items() if not ok]
+        body = jsonify(status="unavailable" if failing else "ok", checks=checks, failing=failing)
+        return body, 503 if failing else 200
 
     return app
 

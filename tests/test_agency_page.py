@@ -186,10 +186,24 @@ def test_get_changes_nothing_whatever_the_link(web, page_runtime):
     ticket_id = seed(page_runtime.db)
     token = token_for(ticket_id)
     before = snapshot(page_runtime.db)
-    for path in (f"/a/{token}", f"/a/{token}?ok=answer", f"/a/{token}?ok=done", f"/a/{token}x",
-                 f"/a/{token_for(ticket_id, version=0)}", f"/a/{token_for(ticket_id, agency='DIKES')}",
-                 f"/a/{token}/answer", f"/a/{token}/done", f"/a/{token}/not-ours"):
-        assert web.get(path).status_code in (200, 404, 405, 410)
+    form_only = "hanya dapat dibuka dari tautan e-mail"
+    expected = [
+        (f"/a/{token}", 200, "Menunggu jawaban instansi"),
+        (f"/a/{token}?ok=answer", 200, "Menunggu jawaban instansi"),
+        (f"/a/{token}?ok=done", 200, "Menunggu jawaban instansi"),
+        (f"/a/{token}x", 404, "Laporan tidak ditemukan"),
+        (f"/a/{token_for(ticket_id, version=0)}", 410, "Tautan sudah tidak berlaku"),
+        (f"/a/{token_for(ticket_id, agency='DIKES')}", 410, "Tautan sudah tidak berlaku"),
+        (f"/a/{token}/answer", 405, form_only),  # a form's address opened in a browser: the shared error page
+        (f"/a/{token}/done", 405, form_only),
+        (f"/a/{token}/not-ours", 405, form_only),
+    ]
+    for path, status, says in expected:
+        response = web.get(path)
+        assert (response.status_code, response.mimetype) == (status, "text/html"), path
+        assert says in parse(response.data).text, path
+        if status == 405:
+            assert "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"], path
     assert snapshot(page_runtime.db) == before
 
 

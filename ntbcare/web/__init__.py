@@ -1,28 +1,34 @@
 """The human-facing surfaces (today the agency ticket page) with what they share: one layout
-(``templates/web/_layout.html``), one set of security headers, one error page, and CSRF on every form."""
+(``templates/web/_layout.html``), one set of security headers, one error page, CSRF on every form, and one way
+to reach the process's runtime (:func:`ntbcare.web.context.current_runtime`).
+
+A surface is a blueprint with a URL prefix plus the wording of its error pages; adding one to ``SURFACES`` gives
+it all of the above."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from ntbcare.web.agency import bp as agency_bp
+from ntbcare.web import agency
+from ntbcare.web.errors import Wording, install_error_pages
 from ntbcare.web.security import install_security_headers
 
 # The agency may take a while to write an answer: the form's token stays valid for a working day.
 CSRF_TIME_LIMIT_SECONDS = 8 * 3600
-SURFACES = (agency_bp,)
+SURFACES: tuple[tuple[Blueprint, Wording], ...] = ((agency.bp, agency.ERRORS),)
 
 
 def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] = ()) -> None:
     """Register the surfaces, CSRF protection on every form POST (except the blueprints named in
-    ``csrf_exempt``, such as the HMAC-signed webhook) and the shared security headers. Safe to call twice.
+    ``csrf_exempt``, such as the HMAC-signed webhook), the error pages and the shared security headers.
+    Safe to call twice.
 
     ``WTF_CSRF_SSL_STRICT`` is off because the pages send ``Referrer-Policy: no-referrer``, so browsers send
     no Referer for Flask-WTF's HTTPS check to compare; the session-bound token and the ``SameSite=Lax``
     session cookie remain the protection.
     """
-    if all(surface.name in app.blueprints for surface in SURFACES):
+    if all(surface.name in app.blueprints for surface, _ in SURFACES):
         return
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", CSRF_TIME_LIMIT_SECONDS)
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
@@ -35,6 +41,7 @@ def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] 
         csrf = CSRFProtect(app)
     for blueprint in csrf_exempt:
         csrf.exempt(blueprint)  # by blueprint name, so the order of registration does not matter
-    for surface in SURFACES:
+    for surface, _ in SURFACES:
         app.register_blueprint(surface)
+    install_error_pages(app, {f"{surface.url_prefix}/": wording for surface, wording in SURFACES})
     install_security_headers(app, https=https)
