@@ -103,14 +103,14 @@ def drop_postgres_database(url: str) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ntbcare.core.db'}"
+    return f"sqlite:///{tmp_path / 'ntbcare.db'}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ntbcare.core.db'}"
+        yield f"sqlite:///{tmp_path / 'ntbcare.db'}"
         return
     url = fresh_postgres_database()
     try:

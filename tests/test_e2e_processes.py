@@ -77,7 +77,7 @@ def test_ntbcare_run_on_embedded_defaults(tmp_path):
                             cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_ready(base, proc)
-        assert (tmp_path / "ntbcare.core.db").exists()
+        assert (tmp_path / "ntbcare.db").exists()
         challenge = requests.get(base + "/webhook", timeout=5, params={
             "hub.mode": "subscribe", "hub.verify_token": BASE_ENV["FB_VERIFY_TOKEN"], "hub.challenge": "42"})
         assert challenge.text == "42"

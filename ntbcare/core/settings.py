@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite:///ntbcare.core.db"
+DEFAULT_DATABASE_URL = "sqlite:///ntbcare.db"
 DEFAULT_GRAPH_API_VERSION = "v25.0"
 
 
