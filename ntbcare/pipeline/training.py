@@ -14,10 +14,10 @@ from ntbcare.core.db import Database
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
 from routing.decisions import training_examples
+from routing.examples import SEED_DIR, Example, load_seed, read_jsonl
 
 if TYPE_CHECKING:
     from routing.evaluate import Report
-    from routing.examples import Example
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,6 @@ class TrainingRun:
 
 def training_data(db: Database) -> tuple[list[Example], list[Example]]:
     """The bundled seed and every labelled decision people made (operators, agencies)."""
-    from routing.examples import load_seed
-
     with db.session() as session:
         decisions = training_examples(session)
     return load_seed(), decisions
@@ -54,7 +52,6 @@ def retrain(settings: Settings, seed: list[Example], decisions: list[Example]) -
 def evaluate_saved_model(settings: Settings, data: Path | None = None) -> Report:
     """The saved model on labelled examples (the bundled frozen test set by default)."""
     from routing.evaluate import evaluate_on
-    from routing.examples import SEED_DIR, read_jsonl
 
     examples = read_jsonl(data or SEED_DIR.parent / "eval" / "frozen_test.jsonl")
     return evaluate_on(load_classifier(settings.routing_model_path).model, examples)
@@ -63,7 +60,6 @@ def evaluate_saved_model(settings: Settings, data: Path | None = None) -> Report
 def cross_validate(folds: int) -> Report:
     """Group k-fold over the seed, retraining for every fold."""
     from routing.evaluate import evaluate
-    from routing.examples import load_seed
     from routing.training import train
 
     return evaluate(lambda examples: train(examples), load_seed(), folds=folds)
