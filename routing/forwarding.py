@@ -32,6 +32,7 @@ from ntbcare.core.models import Agency, MailStatus, OutboundMail, Ticket, Ticket
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
 from ntbcare.core.settings import Settings
 from routing.deadlines import DeadlinePolicy, reminder_times
+from routing.digest import build_digest
 from routing.route import add_mail, put_in_review
 
 log = logging.getLogger(__name__)
@@ -93,10 +94,14 @@ def _claim(db: Database, now: datetime, ids: list[int] | None, limit: int) -> li
 
 
 def _build(session: Session, settings: Settings, mail: OutboundMail, now: datetime) -> EmailMessage:
-    ticket = mail.ticket
     agency = session.get(Agency, mail.agency_code) if mail.agency_code else None
     if agency is None:
         raise MailPermanentError(f"agency {mail.agency_code!r} is not in the registry")
+    if mail.kind == "digest":
+        return build_digest(session, settings, mail, agency, now)
+    ticket = mail.ticket
+    if ticket is None:
+        raise MailPermanentError(f"{mail.kind} mail {mail.key!r} names no ticket")
     content = forward_content(settings, ticket, agency, now)
     if mail.kind == "forward":
         return build_forward_email(content, mail_from=settings.mail_from, to=mail.recipients,
@@ -146,6 +151,8 @@ def _record_outcome(db: Database, mail_id: int, error: Exception | None, result:
         if error is None:
             mail.status, mail.sent_at, mail.error, mail.claimed_until = MailStatus.SENT, now, None, None
             result.sent.append(mail_id)
+            if ticket is None:
+                return
             if mail.kind == "forward" and ticket.status == TicketStatus.ROUTED:
                 ticket.forwarded_at = now
                 transition(session, ticket, TicketStatus.FORWARDED, action="forwarded",
@@ -164,7 +171,7 @@ def _record_outcome(db: Database, mail_id: int, error: Exception | None, result:
         mail.status = MailStatus.FAILED
         result.failed.append(mail_id)
         log.error("mail %s (%s) refused for good: %s", mail_id, mail.kind, error)
-        if mail.kind == "forward" and ticket.status == TicketStatus.ROUTED:
+        if mail.kind == "forward" and ticket is not None and ticket.status == TicketStatus.ROUTED:
             put_in_review(session, ticket, "forward_failed", actor="mailer", detail={"error": mail.error})
 
 

@@ -31,12 +31,16 @@ class AgencyRecord:
     # The head of the agency, copied on escalations of overdue tickets (set by the deployer).
     head_emails: list[str] = field(default_factory=list)
     location: str | None = None
+    # False: no weekly digest of open tickets for this agency (its contacts still get every forward).
+    digest: bool = True
 
     def to_dict(self) -> dict:
-        """Plain mapping in the YAML layout (location only for regencies)."""
+        """Plain mapping in the YAML layout (location only for regencies, digest only when switched off)."""
         data = asdict(self)
         if data["location"] is None:
             del data["location"]
+        if data["digest"]:
+            del data["digest"]
         return data
 
 
@@ -69,12 +73,16 @@ def _validate_row(row: object, index: int, seen: set[str]) -> AgencyRecord:
     parent = row.get("parent")
     if parent is not None and not isinstance(parent, str):
         raise ValueError(f"{where}: parent must be a code or null")
+    digest = row.get("digest", True)
+    if not isinstance(digest, bool):
+        raise ValueError(f"{where}: digest must be true or false")
     return AgencyRecord(
         code=code,
         name=row["name"].strip(),
         kind=row["kind"],
         parent=parent,
         location=location,
+        digest=digest,
         **{list_field: list(row.get(list_field) or []) for list_field in _LIST_FIELDS},
     )
 

@@ -47,9 +47,9 @@ def forward_key(ticket: Ticket, agency_code: str) -> str:
     return f"forward:{ticket.id}:{agency_code}:{ticket.link_version}"
 
 
-def add_mail(session: Session, *, key: str, kind: str, ticket: Ticket, agency_code: str | None,
+def add_mail(session: Session, *, key: str, kind: str, ticket: Ticket | None, agency_code: str | None,
              recipients: list[str]) -> OutboundMail | None:
-    """Record a mail we owe (once per key); the sender picks it up after commit."""
+    """Record a mail we owe (once per key; ``ticket`` None for a digest); the sender picks it up after commit."""
     if session.scalar(select(OutboundMail.id).where(OutboundMail.key == key)) is not None:
         return None
     mail = OutboundMail(key=key, kind=kind, ticket=ticket, agency_code=agency_code, recipients=list(recipients))

@@ -94,8 +94,10 @@ def _context(ticket: ForwardContent, now: datetime) -> dict[str, object]:
     }
 
 
-def _compose(template: str, subject: str, context: dict[str, object], *, number: str, mail_from: str,
-             to: list[str], message_id: str | None) -> EmailMessage:
+def compose(template: str, subject: str, context: dict[str, object], *, number: str, mail_from: str,
+            to: list[str], message_id: str | None) -> EmailMessage:
+    """A plain-text and HTML message from ``template``; ``number`` names what it is about (a ticket number,
+    or a digest or sign-in reference) in its headers."""
     if not to or not all("@" in parseaddr(address)[1] for address in to):
         raise ValueError(f"to must list one or more e-mail addresses, got {to!r}")
     environment = _environment()
@@ -121,7 +123,7 @@ def build_forward_email(ticket: ForwardContent, *, mail_from: str, to: list[str]
     flag = "[MENDESAK] " if ticket.urgent else ""
     subject = (f"[NTB Care] {flag}{ticket.number}: Laporan baru untuk {context['agency_name']} "
                f"— batas jawab {format_short_wita(ticket.deadline)}")
-    return _compose("forward", subject, context, number=ticket.number, mail_from=mail_from, to=to,
+    return compose("forward", subject, context, number=ticket.number, mail_from=mail_from, to=to,
                     message_id=message_id)
 
 
@@ -131,7 +133,7 @@ def build_reminder_email(ticket: ForwardContent, *, mail_from: str, to: list[str
     context = _context(ticket, now or datetime.now(UTC))
     subject = (f"[NTB Care] Pengingat {ticket.number}: mohon dijawab sebelum {format_short_wita(ticket.deadline)} "
                f"(sisa {context['remaining']})")
-    return _compose("reminder", subject, context, number=ticket.number, mail_from=mail_from, to=to,
+    return compose("reminder", subject, context, number=ticket.number, mail_from=mail_from, to=to,
                     message_id=message_id)
 
 
@@ -142,5 +144,5 @@ def build_escalation_email(ticket: ForwardContent, *, mail_from: str, to: list[s
     context["console_url"] = _http_url(console_url, required=False, name="console_url")
     subject = (f"[NTB Care] Eskalasi {ticket.number}: {context['agency_name']} belum menjawab, "
                f"lewat batas {format_short_wita(ticket.deadline)}")
-    return _compose("escalation", subject, context, number=ticket.number, mail_from=mail_from, to=to,
+    return compose("escalation", subject, context, number=ticket.number, mail_from=mail_from, to=to,
                     message_id=message_id)

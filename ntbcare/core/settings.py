@@ -120,6 +120,7 @@ class Settings:
     deadline_normal_hours: float = 48.0
     office_hours: tuple[tuple[int, int], tuple[int, int]] = ((8, 0), (16, 0))
     agency_link_max_age_days: int = 14
+    agency_session_hours: int = 12
     ack_comment: bool = True
     ack_post: bool = True
     ack_messenger: bool = True
@@ -182,6 +183,7 @@ class Settings:
             deadline_normal_hours=_float(env, "DEADLINE_NORMAL_HOURS", 48.0, minimum=0.1),
             office_hours=_office_hours(env, "OFFICE_HOURS"),
             agency_link_max_age_days=_int(env, "AGENCY_LINK_MAX_AGE_DAYS", 14, minimum=1),
+            agency_session_hours=_int(env, "AGENCY_SESSION_HOURS", 12, minimum=1),
             ack_comment=_bool(env, "ACK_COMMENT", True),
             ack_post=_bool(env, "ACK_POST", True),
             ack_messenger=_bool(env, "ACK_MESSENGER", True),

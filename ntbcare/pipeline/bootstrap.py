@@ -19,8 +19,8 @@ from routing.registry import load_registry
 def seed_agencies(session: Session, records: Sequence[Any], *, contacts_from_records: bool = False) -> tuple[int, int]:
     """Insert new registry entries and refresh names and data of known ones.
 
-    Contacts (``emails``, ``head_emails``) are the deployer's: ``ntbcare init`` keeps what is set, and only an
-    explicit ``agencies import`` (``contacts_from_records``) replaces them.
+    Contacts (``emails``, ``head_emails``) and a switched-off weekly digest are the deployer's: ``ntbcare init``
+    keeps what is set, and only an explicit ``agencies import`` (``contacts_from_records``) replaces them.
     """
     existing = {a.code: a for a in session.scalars(select(Agency))}
     added = updated = 0
@@ -35,6 +35,8 @@ def seed_agencies(session: Session, records: Sequence[Any], *, contacts_from_rec
         if not contacts_from_records:
             data["head_emails"] = list(data.get("head_emails") or (agency.data or {}).get("head_emails") or [])
             data["emails"] = list(agency.emails or data.get("emails") or [])
+            if (agency.data or {}).get("digest") is False:  # the deployer switched the digest off
+                data["digest"] = False
         agency.name = data["name"]
         agency.kind = data.get("kind", agency.kind)
         agency.parent_code = data.get("parent")

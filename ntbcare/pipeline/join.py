@@ -27,6 +27,7 @@ from ntbcare.core.models import Ticket, utcnow
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
+from routing.digest import owe_weekly_digests
 from routing.forwarding import SendResult, schedule_followups, send_due_mails
 from routing.route import RouteResult, apply_verdicts, tickets_to_route
 
@@ -138,8 +139,9 @@ class Pipeline:
         return send_due_mails(self.db, self.settings, ids=mail_ids)
 
     def follow_up(self) -> None:
-        """Owe reminders and escalations that fell due, then send every due e-mail."""
+        """Owe reminders, escalations and this week's digests that fell due, then send every due e-mail."""
         schedule_followups(self.db, self.settings, self.deadline_policy)
+        owe_weekly_digests(self.db)
         self.send_mails()
 
     def periodic_tasks(self) -> list[Callable[[], None]]:

@@ -4,12 +4,13 @@ by importing its module here, so ``from ntbcare.core.models import Ticket`` and 
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
 from ntbcare.core.models.replies import AgencyAnswer, Reply, ReplyStatus, ReplyTemplate, ServiceFlag
-from ntbcare.core.models.routing import Agency, MailStatus, OutboundMail, RoutingDecision
+from ntbcare.core.models.routing import Agency, AgencySignIn, MailStatus, OutboundMail, RoutingDecision
 from ntbcare.core.models.tickets import AuditEntry, Channel, Citizen, Ticket, TicketCounter, TicketMessage, TicketStatus
 
 __all__ = [
     "Agency",
     "AgencyAnswer",
+    "AgencySignIn",
     "AuditEntry",
     "Base",
     "BigId",

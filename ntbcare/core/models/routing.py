@@ -58,10 +58,12 @@ class OutboundMail(Base):
     __tablename__ = "outbound_mails"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # forward:<ticket>:<agency>:<link version>, reminder:<ticket>:<n>, escalation:<ticket>: each sent once.
+    # forward:<ticket>:<agency>:<link version>, reminder:<ticket>:<n>, escalation:<ticket>,
+    # digest:<agency>:<ISO week>, sign-in:<id>: each sent once.
     key: Mapped[str] = mapped_column(String(128), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # None for mails about no single ticket (weekly digest, sign-in link).
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     agency_code: Mapped[str | None] = mapped_column(String(40))
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING)
@@ -73,6 +75,21 @@ class OutboundMail(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    ticket: Mapped[Ticket] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
 
     __table_args__ = (Index("ix_outbound_mails_status_next", "status", "next_attempt_at"),)
+
+
+class AgencySignIn(Base):
+    """A single-use sign-in link mailed to an agency contact. Only the token's SHA-256 is stored; the link
+    works once, before ``expires_at``, for the agencies the address was a contact of when it was asked for."""
+
+    __tablename__ = "agency_sign_ins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(255), index=True)
+    agency_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
