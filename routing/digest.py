@@ -1,9 +1,10 @@
 """The weekly digest: every Monday from 07:00 WITA, each agency with open tickets gets one e-mail listing them
 (overdue first) with where to sign in to its inbox.
 
-The digest is an outbox row keyed by agency and week, so however many sweepers run, and whenever in the
-week they first get to it (a server down on Monday morning), each agency gets it once per week. An agency
-with ``digest: false`` in the registry gets none.
+The digest is an outbox row keyed by agency and week, so however many sweepers run on Monday (from 07:00 to
+midnight WITA, which also covers a server that was down early that morning), each agency gets it once per
+week; on other days none is owed, so a deployment started mid-week does not send a "weekly" digest on a
+Friday. An agency with ``digest: false`` in the registry gets none.
 """
 
 from __future__ import annotations
@@ -48,9 +49,18 @@ def open_tickets(session: Session, agency_code: str, now: datetime) -> list[Tick
                                           t.deadline_at or far))
 
 
+def digest_due(now: datetime) -> bool:
+    """Monday from 07:00 until midnight, WITA."""
+    local = now.astimezone(WITA)
+    return local.weekday() == 0 and local.time() >= DIGEST_STARTS
+
+
 def owe_weekly_digests(db: Database, now: datetime | None = None) -> list[int]:
-    """Owe this week's digest to every agency that wants one and has open tickets; returns new mail ids."""
+    """On Monday from 07:00 WITA, owe this week's digest to every agency that wants one and has open
+    tickets; returns the new mail ids (none on other days, or when already owed this week)."""
     at = now or utcnow()
+    if not digest_due(at):
+        return []
     week = digest_week(at)
     created: list[int] = []
     with db.scope() as session:

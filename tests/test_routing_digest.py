@@ -62,10 +62,14 @@ def test_weeks_start_on_monday_at_seven_in_makassar() -> None:
     assert digest_week(MONDAY_0700_WITA + timedelta(days=6, hours=23)) == "2026-W50"
 
 
-def test_nothing_is_owed_before_monday_seven(agencies) -> None:  # type: ignore[no-untyped-def]
-    owe_weekly_digests(agencies, MONDAY_0700_WITA - timedelta(days=6))  # Tuesday: last week's, once
-    owe_weekly_digests(agencies, MONDAY_0700_WITA - timedelta(minutes=1))
-    assert digests(agencies) == [("digest:PLN:2026-W49", ["pengaduan@pln-ntb.test"])]
+def test_nothing_is_owed_outside_monday_from_seven(agencies) -> None:  # type: ignore[no-untyped-def]
+    for moment in (MONDAY_0700_WITA - timedelta(minutes=1),  # Monday 06:59 WITA
+                   MONDAY_0700_WITA - timedelta(days=3),  # Friday: a deployment started mid-week
+                   MONDAY_0700_WITA + timedelta(hours=17)):  # Tuesday 00:00 WITA
+        assert owe_weekly_digests(agencies, moment) == []
+    assert digests(agencies) == []
+    owe_weekly_digests(agencies, MONDAY_0700_WITA + timedelta(hours=16, minutes=59))  # Monday 23:59: catch-up
+    assert digests(agencies) == [("digest:PLN:2026-W50", ["pengaduan@pln-ntb.test"])]
 
 
 def test_only_agencies_with_open_tickets_that_want_it_get_one(agencies) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +89,7 @@ def test_two_sweepers_racing_owe_each_digest_once(agencies) -> None:  # type: ig
         thread.start()
     for thread in threads:
         thread.join(30)
-    owe_weekly_digests(agencies, MONDAY_0700_WITA + timedelta(days=3))  # later in the same week
+    owe_weekly_digests(agencies, MONDAY_0700_WITA + timedelta(hours=12))  # later that Monday
     with agencies.session() as session:
         assert session.scalar(select(func.count()).select_from(OutboundMail)) == 1
 
