@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_wita
+from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_short_wita, format_wita
 from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
 from ntbcare.core.settings import Settings
@@ -76,6 +76,17 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
+def actor_label(actor: str) -> str:
+    """Who acted, as people read it; for an agency also which one and, from its inbox, which address:
+    ``agency:PLN`` reads "Instansi PLN", ``agency:PLN:humas@pln.test`` "Instansi PLN (humas@pln.test)"."""
+    kind, _, rest = actor.partition(":")
+    label = ACTOR_LABELS.get(kind, "Sistem")
+    if kind != "agency" or not rest:
+        return label
+    code, _, email = rest.partition(":")
+    return f"{label} {code}" + (f" ({email})" if email else "")
+
+
 def history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
     """The audit trail as rows (when, what, who); internal entries with no wording and no status are left out."""
     entries = session.scalars(select(AuditEntry).where(AuditEntry.ticket_id == ticket.id)
@@ -87,7 +98,7 @@ def history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
             what = f"Status: {status_label(entry.to_status)}"
         if what is None:
             continue
-        who = ACTOR_LABELS.get(entry.actor.split(":", 1)[0], "Sistem")
+        who = actor_label(entry.actor)
         rows.append({"at": format_wita(entry.at), "what": what, "who": who})
     return rows
 
@@ -139,4 +150,44 @@ def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: date
         "has_answer": bool(earlier),
         "public": decisions.answer_is_public(ticket),
         "messenger_closed": decisions.messenger_window_closed(settings, ticket, now),
+    }
+
+
+FIRST_WORDS = 14
+
+
+def first_words(text: str, count: int = FIRST_WORDS) -> str:
+    """The opening of a complaint for a list: whole words, an ellipsis when there is more."""
+    words = (text or "").split()
+    if not words:
+        return "(tanpa teks)"
+    return " ".join(words[:count]) + (" …" if len(words) > count else "")
+
+
+def clock(ticket: Ticket, now: datetime) -> dict[str, Any]:
+    """The deadline as a list shows it: answered, closed, overdue by, or time left."""
+    if ticket.status == TicketStatus.CLOSED:
+        return {"text": "Selesai", "tone": "done"}
+    if ticket.answered_at is not None:
+        return {"text": f"Dijawab {format_short_wita(ticket.answered_at)}", "tone": "done"}
+    if ticket.deadline_at is None:
+        return {"text": "Belum ada batas waktu", "tone": "none"}
+    if ticket.deadline_at <= now:
+        return {"text": f"Lewat batas {format_duration(now - ticket.deadline_at)}", "tone": "late"}
+    return {"text": f"Sisa {format_duration(ticket.deadline_at - now)}", "tone": "left"}
+
+
+def inbox_row(ticket: Ticket, agency_code: str, now: datetime, returned_at: datetime | None = None) -> dict[str, Any]:
+    """One row of the agency inbox; ``link`` only while the ticket is still this agency's."""
+    return {
+        "number": ticket.number,
+        "link": ticket.agency_code == agency_code,
+        "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
+        "received": format_short_wita(ticket.opened_at),
+        "clock": clock(ticket, now),
+        "urgent": ticket.urgent,
+        "location": location_label(ticket) or "Lokasi tidak disebutkan",
+        "first_words": first_words(ticket.text),
+        "returned": format_short_wita(returned_at) if returned_at else None,
+        "status_label": status_label(ticket.status),
     }
