@@ -1,6 +1,7 @@
-"""The human-facing surfaces (today the agency ticket page) with what they share: one layout
-(``templates/web/_layout.html``), one set of security headers, one error page, CSRF on every form, and one way
-to reach the process's runtime (:func:`ntbcare.web.context.current_runtime`).
+"""The human-facing surfaces (the agency ticket page behind its e-mailed link; the agency inbox and its
+password-less sign-in) with what they share: one layout (``templates/web/_layout.html``), one set of security
+headers, one error page, CSRF on every form, and one way to reach the process's runtime
+(:func:`ntbcare.web.context.current_runtime`).
 
 A surface is a blueprint with a URL prefix plus the wording of its error pages; adding one to ``SURFACES`` gives
 it all of the above."""
@@ -10,13 +11,17 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from ntbcare.web import agency
+from ntbcare.web import agency, agency_inbox, agency_login
 from ntbcare.web.errors import Wording, install_error_pages
 from ntbcare.web.security import install_security_headers
 
 # The agency may take a while to write an answer: the form's token stays valid for a working day.
 CSRF_TIME_LIMIT_SECONDS = 8 * 3600
-SURFACES: tuple[tuple[Blueprint, Wording], ...] = ((agency.bp, agency.ERRORS),)
+SURFACES: tuple[tuple[Blueprint, Wording], ...] = (
+    (agency.bp, agency.ERRORS),
+    (agency_login.bp, agency_login.ERRORS),
+    (agency_inbox.bp, agency_inbox.ERRORS),
+)
 
 
 def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] = ()) -> None:
