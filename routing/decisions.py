@@ -48,10 +48,12 @@ def mark_not_complaint(session: Session, ticket: Ticket, *, actor: str) -> None:
     transition(session, ticket, TicketStatus.NOT_COMPLAINT, actor=actor, action="not_complaint")
 
 
-def agency_not_ours(session: Session, ticket: Ticket, *, reason: str, suggested: str | None = None) -> None:
-    """The agency declines; with a suggested target the ticket goes straight on, else to an operator."""
+def agency_not_ours(session: Session, ticket: Ticket, *, reason: str, suggested: str | None = None,
+                    actor: str | None = None) -> None:
+    """The agency declines; with a suggested target the ticket goes straight on, else to an operator.
+    ``actor`` names who declined (default ``agency:<code>``; from the inbox ``agency:<code>:<email>``)."""
     rejected = ticket.agency_code
-    actor = f"agency:{rejected}"
+    actor = actor or f"agency:{rejected}"
     _record(session, ticket, kind="not_ours", complaint=True, agency=suggested, actor=actor, rejected=rejected)
     _revoke_links(ticket)
     if suggested:

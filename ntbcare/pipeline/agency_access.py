@@ -212,7 +212,7 @@ def now_epoch() -> float:
     return utcnow().timestamp()
 
 
-ACTOR_MAX_CHARS = 64  # audit_entries.actor and routing_decisions.actor are VARCHAR(64)
+ACTOR_MAX_CHARS = 255  # audit_entries.actor and routing_decisions.actor are VARCHAR(255)
 
 
 def inbox_actor(agency_code: str, email: str) -> str:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.outbox import owe_answer, public_target
 from bot.privacy import personal_data_kinds
 from bot.windows import messenger_route
 from ntbcare.core.lifecycle import audit, find_ticket, transition
-from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, RoutingDecision, Ticket, TicketStatus
+from ntbcare.core.models import Agency, AgencyAnswer, Ticket, TicketStatus
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.join import Pipeline
 from routing import decisions as routing_decisions
@@ -107,24 +107,10 @@ def agency_answers(session: Session, ticket: Ticket, text: str, *, actor: str) -
 def agency_declines(session: Session, ticket: Ticket, *, reason: str, suggested: str | None,
                     actor: str | None = None) -> None:
     """"Bukan kewenangan kami": back to an operator, or on to the named target; the old link stops working.
-
-    Routing records the decision as ``agency:<code>``; an ``actor`` naming the person too (the inbox:
-    ``agency:<code>:<email>``) replaces it on the rows this decision wrote, inside the same transaction.
-    """
-    default_actor = f"agency:{ticket.agency_code}"
+    ``actor`` names who declined (default ``agency:<code>``; from the inbox ``agency:<code>:<email>``)."""
     session.add(AgencyAnswer(ticket_id=ticket.id, agency_code=ticket.agency_code, action="not_ours", text=reason,
                              link_version=ticket.link_version))
-    session.flush()
-    last_audit = session.scalar(select(func.max(AuditEntry.id))) or 0
-    last_decision = session.scalar(select(func.max(RoutingDecision.id))) or 0
-    routing_decisions.agency_not_ours(session, ticket, reason=reason, suggested=suggested)
-    if actor is None or actor == default_actor:
-        return
-    session.flush()
-    for model, last in ((AuditEntry, last_audit), (RoutingDecision, last_decision)):
-        session.execute(update(model).where(model.ticket_id == ticket.id, model.id > last,
-                                            model.actor == default_actor).values(actor=actor)
-                        .execution_options(synchronize_session="fetch"))
+    routing_decisions.agency_not_ours(session, ticket, reason=reason, suggested=suggested, actor=actor)
 
 
 def agency_closes(session: Session, ticket: Ticket, *, note: str, actor: str) -> None:

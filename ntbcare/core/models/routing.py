@@ -41,7 +41,7 @@ class RoutingDecision(Base):
     agency_code: Mapped[str | None] = mapped_column(String(40))  # the right target (None: not a complaint)
     rejected_code: Mapped[str | None] = mapped_column(String(40))  # the target an agency said is not theirs
     kind: Mapped[str] = mapped_column(String(16))  # assign, reassign, not_complaint, not_ours
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,4 +1,4 @@
-"""agency sign-in links; mails about no single ticket
+"""agency sign-in links; mails about no single ticket; actors that name a person's e-mail address
 
 Revision ID: 0004
 Revises: 0003
@@ -34,9 +34,17 @@ def upgrade() -> None:
     with op.batch_alter_table("outbound_mails", schema=None) as batch_op:
         batch_op.alter_column("ticket_id", existing_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                               nullable=True)
+    for table in ("audit_entries", "routing_decisions"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column("actor", existing_type=sa.String(length=64), type_=sa.String(length=255),
+                                  existing_nullable=False)
 
 
 def downgrade() -> None:
+    for table in ("audit_entries", "routing_decisions"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column("actor", existing_type=sa.String(length=255), type_=sa.String(length=64),
+                                  existing_nullable=False)
     with op.batch_alter_table("outbound_mails", schema=None) as batch_op:
         batch_op.alter_column("ticket_id", existing_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                               nullable=False)
