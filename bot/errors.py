@@ -141,6 +141,10 @@ class InvalidRequestError(GraphError):
     """Our request is wrong (100 and other 4xx): retrying the same call cannot succeed."""
 
 
+class InvalidGraphIdError(InvalidRequestError):
+    """An id from a payload is not a Facebook object id: refused before any request, never retried."""
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

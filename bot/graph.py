@@ -25,6 +25,7 @@ from bot.errors import (
     parse_graph_error,
     transport_error,
 )
+from bot.ids import path_segment
 from bot.ratelimit import UsageGovernor
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class GraphClient:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET ``/{version}/{path}``; returns the JSON object or raises a ``GraphError`` subclass."""
-        return self._request("GET", self._url(path), params=dict(params or {}))
+        return self._request("GET", self._url(*path.strip("/").split("/")), params=dict(params or {}))
 
     def post(
         self, path: str, data: Mapping[str, Any] | None = None, json: Mapping[str, Any] | None = None
@@ -112,10 +113,11 @@ class GraphClient:
         """POST form ``data`` or a ``json`` body; a timeout here raises ``AmbiguousOutcomeError``."""
         if data is not None and json is not None:
             raise ValueError("pass either data or json, not both")
-        return self._request("POST", self._url(path), data=data, json=json)
+        return self._request("POST", self._url(*path.strip("/").split("/")), data=data, json=json)
 
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
+    def _url(self, *segments: str) -> str:
+        """``{base}/{version}/{segment}/...``, each segment quoted whole (ids come from payloads)."""
+        return f"{self.base_url}/{self.version}/" + "/".join(path_segment(segment) for segment in segments)
 
     def _request(
         self,
@@ -179,7 +181,7 @@ class GraphClient:
 
     def reply_to_comment(self, object_id: str, message: str) -> str:
         """Public reply under a comment or visitor post; returns the new comment's id."""
-        result = self.post(f"{object_id}/comments", data={"message": message})
+        result = self._request("POST", self._url(object_id, "comments"), data={"message": message})
         comment_id = result.get("id")
         if not isinstance(comment_id, str) or not comment_id:
             raise AmbiguousOutcomeError(f"comment reply on {object_id} answered without an id")
@@ -204,7 +206,7 @@ class GraphClient:
         body["message"] = self._message(text, metadata, quick_replies)
         if tag is not None:
             body["tag"] = tag
-        return self.post(f"{self.page_id}/messages", json=body)
+        return self._request("POST", self._url(self.page_id, "messages"), json=body)
 
     def send_private_reply(
         self, comment_or_post_id: str, text: str, *, is_post: bool = False, metadata: str | None = None
@@ -216,7 +218,7 @@ class GraphClient:
             "messaging_type": "RESPONSE",
             "message": self._message(text, metadata, None),
         }
-        return self.post(f"{self.page_id}/messages", json=body)
+        return self._request("POST", self._url(self.page_id, "messages"), json=body)
 
     @staticmethod
     def _message(
@@ -233,7 +235,7 @@ class GraphClient:
 
     def hide_comment(self, comment_id: str, hidden: bool = True) -> bool:
         """Hide (or show again) a comment; True when Meta confirms."""
-        result = self.post(comment_id, data={"is_hidden": "true" if hidden else "false"})
+        result = self._request("POST", self._url(comment_id), data={"is_hidden": "true" if hidden else "false"})
         return result.get("success") is True
 
     def list_comment_replies(
@@ -248,7 +250,7 @@ class GraphClient:
         params: dict[str, Any] = {"fields": REPLY_FIELDS, "limit": page_size}
         if since is not None:
             params["since"] = int(since.timestamp())
-        url = self._url(f"{comment_id}/comments")
+        url = self._url(comment_id, "comments")
         replies: list[dict[str, Any]] = []
         for _ in range(max_pages):
             page = self._request("GET", url, params=params)
@@ -277,7 +279,7 @@ class GraphClient:
     def get_user_profile(self, psid: str) -> dict[str, Any]:
         """Name and picture of a Messenger user; ``{}`` when Meta has no profile for them (100/2018218)."""
         try:
-            return self.get(psid, {"fields": PROFILE_FIELDS})
+            return self._request("GET", self._url(psid), params={"fields": PROFILE_FIELDS})
         except InvalidRequestError as exc:
             if exc.code == 100 and exc.subcode == NO_PROFILE_SUBCODE:
                 return {}
@@ -285,5 +287,5 @@ class GraphClient:
 
     def subscribed_apps(self) -> list[dict[str, Any]]:
         """Apps subscribed to the Page's webhooks; empty means our webhook receives nothing."""
-        data = self.get(f"{self.page_id}/subscribed_apps").get("data")
+        data = self._request("GET", self._url(self.page_id, "subscribed_apps")).get("data")
         return data if isinstance(data, list) else []

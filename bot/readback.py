@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from bot.errors import GraphError, RateLimitedError, TokenInvalidError
+from bot.errors import GraphError, InvalidGraphIdError, RateLimitedError, TokenInvalidError
 from bot.graph import GraphClient
+from bot.ids import graph_id
 from bot.outbox import COMMENT_REPLY, HIDE, due_replies, flag_page_token, marker
 from bot.outcomes import ReplyReport, mark_failed, mark_sent
 from bot.pacing import Pacer, SenderPolicy
@@ -90,11 +91,13 @@ class Reconciler:
             since = reply.created_at - self.policy.clock_skew
         try:
             if channel == COMMENT_REPLY:
-                found, graph_id = find_comment_reply(self.client, target, text, since)
+                found, posted_id = find_comment_reply(self.client, graph_id(target), text, since)
             elif channel == HIDE:
-                found, graph_id = False, None  # hiding is idempotent: simply do it again
+                found, posted_id = False, None  # hiding is idempotent: simply do it again
             else:
-                found, graph_id = find_echo(self.db, key, since)
+                found, posted_id = find_echo(self.db, key, since)
+        except InvalidGraphIdError as exc:  # it cannot be looked up, nor will it ever be sent to: fail it now
+            return self._settle_failed(reply_id, f"{type(exc).__name__}: {exc}")
         except GraphError as exc:
             return self._read_back_failed(reply_id, exc)
         with self.db.scope() as session:
@@ -102,12 +105,19 @@ class Reconciler:
             if reply.status != ReplyStatus.UNKNOWN:
                 return True
             if found:
-                mark_sent(session, reply, graph_id, now=self.pacer.now(), how="read_back")
+                mark_sent(session, reply, posted_id, now=self.pacer.now(), how="read_back")
                 self.report.reconciled.append(reply_id)
             elif reply.attempts >= self.policy.max_attempts:
                 mark_failed(session, reply, f"not found by read-back after {reply.attempts} attempts", self.report)
             else:
                 reply.status, reply.next_attempt_at = ReplyStatus.PENDING, None
+        return True
+
+    def _settle_failed(self, reply_id: int, reason: str) -> bool:
+        with self.db.scope() as session:
+            reply = session.get_one(Reply, reply_id)
+            if reply.status == ReplyStatus.UNKNOWN:
+                mark_failed(session, reply, reason, self.report)
         return True
 
     def _read_back_failed(self, reply_id: int, exc: GraphError) -> bool:

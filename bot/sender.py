@@ -28,6 +28,7 @@ from bot.errors import (
     TransientGraphError,
 )
 from bot.graph import GraphClient
+from bot.ids import graph_id
 from bot.outbox import (
     COMMENT_REPLY,
     HIDE,
@@ -144,19 +145,24 @@ class _Sender:
             return self._record(session, reply, graph_id, outcome)
 
     def _plan(self, reply: Reply, ticket: Ticket) -> tuple[GraphCall | None, str | None]:
-        """The Graph call for a reply, or why Facebook's rules forbid sending it now."""
+        """The Graph call for a reply, or why Facebook's rules forbid sending it now.
+
+        Each call checks the target first: an id from a payload that is not a Facebook id raises
+        ``InvalidGraphIdError`` before any request, and the reply fails with that reason.
+        """
         client, now, text, target = self.client, self.pacer.now(), reply.text, reply.target_id
         if reply.channel == COMMENT_REPLY:
-            return (lambda: client.reply_to_comment(target, scrub(text))), None
+            return (lambda: client.reply_to_comment(graph_id(target), scrub(text))), None
         if reply.channel == HIDE:
-            return (lambda: target if client.hide_comment(target) else None), None
+            return (lambda: target if client.hide_comment(graph_id(target)) else None), None
         if reply.channel == PRIVATE_REPLY:
             if not private_reply_allowed(ticket.opened_at, now):
                 return None, "private reply window (7 days after the comment) has passed"
             is_post = ticket.channel == Channel.POST
 
             def private_reply() -> str | None:
-                response = client.send_private_reply(target, text, is_post=is_post, metadata=marker(reply.key))
+                response = client.send_private_reply(graph_id(target), text, is_post=is_post,
+                                                     metadata=marker(reply.key))
                 self.learned_psid = response.get("recipient_id")  # the commenter's PSID, see mark_sent
                 return response.get("message_id")
 
@@ -168,8 +174,8 @@ class _Sender:
                                     human_agent_allowed=self.settings.human_agent_tag and reply.kind == "answer")
         if route is None:
             return None, "outside the Messenger window (24 hours, or 7 days with HUMAN_AGENT)"
-        return (lambda: client.send_message(target, text, messaging_type=route.messaging_type, tag=route.tag,
-                                            metadata=marker(reply.key)).get("message_id")), None
+        return (lambda: client.send_message(graph_id(target), text, messaging_type=route.messaging_type,
+                                            tag=route.tag, metadata=marker(reply.key)).get("message_id")), None
 
     def _record(self, session: Session, reply: Reply, graph_id: str | None, error: GraphError | None) -> bool:
         if error is None:
