@@ -6,8 +6,8 @@ an agency quotes it in its answer.
 
 People write numbers in many ways, so the text is folded with NFKC first (full-width ``５２０１`` and ``＋６２``
 count as digits and a plus sign) and digits may be grouped by spaces, dots and dashes anywhere. Every pattern
-runs in linear time, and a text is read up to ``MAX_CHARS`` only: a comment Facebook accepts has at most 8,000
-characters and an agency answer 2,000, so nothing real is longer, and a longer text costs no more to check.
+runs in linear time, and a text is read up to ``MAX_CHARS`` only (a comment has at most 8,000 characters, an
+agency answer 2,000), so a longer text costs no more to check than that.
 """
 
 from __future__ import annotations
