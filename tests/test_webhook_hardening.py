@@ -89,14 +89,13 @@ def test_a_bogus_signature_costs_no_python_work_per_character() -> None:
     over every character (~0.6 s of CPU per 4 MB); now the Python work is the same for 1 KB as for 64 KB."""
     (small, _), (large, _) = non_ascii_delivery(1_000), non_ascii_delivery(64_000)
 
+    results: list[bool] = []
+
     def verify(body: bytes) -> Callable[[], None]:
-        return lambda: assert_refused(webhooks.signature_matches((APP_SECRET, "previous"), body, BOGUS))
+        return lambda: results.append(webhooks.signature_matches((APP_SECRET, "previous"), body, BOGUS))
 
     assert python_lines_run(verify(large)) == python_lines_run(verify(small))
-
-
-def assert_refused(matched: bool) -> None:
-    assert matched is False
+    assert results == [False, False]
 
 
 def test_a_4_mb_non_ascii_body_with_a_bogus_signature_is_refused_and_not_stored(post, runtime) -> None:  # type: ignore[no-untyped-def]
@@ -150,7 +149,8 @@ class LoopbackServer:
     framing headers, so a test can show its body really came chunked and without a Content-Length."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
-        self.app, self.framing = app, []  # type: list[tuple[str | None, str | None]]
+        self.app = app
+        self.framing: list[tuple[str | None, str | None]] = []  # (Transfer-Encoding, Content-Length)
         self.server = make_server("127.0.0.1", 0, self, threaded=True)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
