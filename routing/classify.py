@@ -21,18 +21,19 @@ class Classifier:
         self.model = model
 
     @classmethod
-    def load(cls, path: Path) -> Classifier:
-        """Load a saved model; if it is missing or stale, retrain from the bundled seed and save it."""
+    def load(cls, path: Path, signing_key: bytes) -> Classifier:
+        """Load a saved model whose HMAC verifies with ``signing_key``; if it is missing, stale or unsigned,
+        retrain from the bundled seed and save it signed."""
         path = Path(path)
         try:
-            return cls(load_model(path))
+            return cls(load_model(path, signing_key))
         except FileNotFoundError:
             logger.info("routing model %s missing: training from the bundled seed", path)
         except StaleModelError as error:
             logger.warning("routing model unusable (%s): retraining from the bundled seed", error)
         model = train(load_seed())
         try:
-            model.save(path)
+            model.save(path, signing_key)
         except OSError as error:
             logger.warning("could not save routing model to %s: %s", path, error)
         return cls(model)

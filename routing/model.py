@@ -8,6 +8,9 @@ Fitting lives in routing.training; this module only applies a fitted model and p
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ import numpy as np
 import sklearn
 from sklearn.isotonic import IsotonicRegression
 
+from ntbcare.core.security import PRIVATE_FILE_MODE, private_dir
 from routing.features import Analysis, FeatureBuilder, analyse
 from routing.stages import BinaryStage, SoftmaxSVC, positive_probability
 
@@ -29,8 +33,18 @@ ROAD_OWNER_CLASSES = frozenset({"PUPRPKP", "BPJN", REGENCY_CLASS})
 DEFAULT_THRESHOLD, DEFAULT_MARGIN = 0.5, 0.05
 
 
+# A saved model is SIGNATURE_HEADER + HMAC-SHA256(key, pickle bytes) + pickle bytes: unpickling runs code, so
+# nothing is unpickled before the HMAC verifies.
+SIGNATURE_HEADER = b"NTBCARE-ROUTING-MODEL HMAC-SHA256\n"
+_MAC_BYTES = hashlib.sha256().digest_size
+
+
 class StaleModelError(RuntimeError):
     """The saved model was written by another scikit-learn or model-format version."""
+
+
+class UnsignedModelError(StaleModelError):
+    """The file's HMAC does not verify (saved before signing, with another key, or altered): never unpickled."""
 
 
 def collapse(agency: str, kinds: dict[str, str]) -> str:
@@ -164,14 +178,23 @@ class TrainedModel:
             for i, analysis in enumerate(analyses)
         ]
 
-    def save(self, path: Path) -> None:
-        """Pickle with the versions it was built with; load_model refuses a mismatch (then retrain)."""
+    def save(self, path: Path, signing_key: bytes) -> None:
+        """Pickle with the versions it was built with, signed with ``signing_key``; the file is 0600 and a
+        folder created for it 0700. load_model refuses a mismatch (then retrain)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        body = pickle.dumps({"versions": current_versions(), "model": self}, protocol=pickle.HIGHEST_PROTOCOL)
         temporary = path.with_suffix(path.suffix + ".tmp")
-        with temporary.open("wb") as handle:
-            pickle.dump({"versions": current_versions(), "model": self}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.unlink(missing_ok=True)  # a leftover may have a wider mode; O_EXCL then creates it 0600
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(SIGNATURE_HEADER + _mac(signing_key, body) + body)
+        os.chmod(temporary, PRIVATE_FILE_MODE)  # whatever the umask
         temporary.replace(path)
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()
 
 
 def current_versions() -> dict:
@@ -179,14 +202,24 @@ def current_versions() -> dict:
     return {"format": MODEL_FORMAT, "sklearn": sklearn.__version__, "numpy": np.__version__}
 
 
-def load_model(path: Path) -> TrainedModel:
-    """Unpickle a model saved by this code; raises StaleModelError when versions differ or it cannot be read
-    (a class it names has moved since, or the file is not a pickle)."""
-    with Path(path).open("rb") as handle:
-        try:
-            payload = pickle.load(handle)
-        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as error:
-            raise StaleModelError(f"cannot read model {path}: {error}") from error
+def load_model(path: Path, signing_key: bytes) -> TrainedModel:
+    """Unpickle a model saved by this code with this key.
+
+    Raises UnsignedModelError, before anything is unpickled, when the HMAC does not verify, and
+    StaleModelError when versions differ or it cannot be read (a class it names has moved since).
+    """
+    data = Path(path).read_bytes()
+    start = len(SIGNATURE_HEADER)
+    mac, body = data[start : start + _MAC_BYTES], data[start + _MAC_BYTES :]
+    if not data.startswith(SIGNATURE_HEADER) or not hmac.compare_digest(mac, _mac(signing_key, body)):
+        raise UnsignedModelError(
+            f"routing model {path} (ROUTING_MODEL_PATH) has no valid signature for this SECRET_KEY: "
+            "not loaded (saved before models were signed, with another key, or altered)"
+        )
+    try:
+        payload = pickle.loads(body)
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as error:
+        raise StaleModelError(f"cannot read model {path}: {error}") from error
     if not isinstance(payload, dict) or payload.get("versions") != current_versions():
         versions = payload.get("versions") if isinstance(payload, dict) else None
         raise StaleModelError(f"model {path} was saved by other versions: {versions}")

@@ -9,9 +9,23 @@ import pytest
 
 from routing.classify import Classifier
 from routing.examples import Example, load_seed
-from routing.model import StaleModelError, TrainedModel, current_versions, load_model
+from routing.model import SIGNATURE_HEADER, StaleModelError, TrainedModel, current_versions, load_model
 from routing.training import train
 from routing.verdict import Classification
+
+KEY = b"k" * 32
+
+
+def signed(body: bytes, key: bytes = KEY) -> bytes:
+    """A model file as TrainedModel.save writes it: header, HMAC-SHA256 of the pickle, the pickle."""
+    import hashlib
+    import hmac
+
+    return SIGNATURE_HEADER + hmac.new(key, body, hashlib.sha256).digest() + body
+
+
+def unsigned(data: bytes) -> bytes:
+    return data[len(SIGNATURE_HEADER) + 32 :]
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +147,7 @@ def test_training_with_extra_examples_changes_a_prediction(seed):
 
 def test_missing_model_is_trained_and_saved_then_reused(tmp_path: Path, small_bundled_seed, monkeypatch):
     path = tmp_path / "model.pkl"
-    first = Classifier.load(path)
+    first = Classifier.load(path, KEY)
     assert path.exists()
     saved, stamp = path.read_bytes(), path.stat().st_mtime_ns
 
@@ -141,7 +155,7 @@ def test_missing_model_is_trained_and_saved_then_reused(tmp_path: Path, small_bu
         raise AssertionError("a saved model of the current versions must be reused, not retrained")
 
     monkeypatch.setattr("routing.classify.train", no_training)
-    again = Classifier.load(path)
+    again = Classifier.load(path, KEY)
     assert path.stat().st_mtime_ns == stamp and path.read_bytes() == saved, "the saved file is not rewritten"
     assert again.classify("PLN mati lampu di Selong").candidates[0]["agency"] == "PLN"
     assert isinstance(first.classify("halo"), Classification)
@@ -157,12 +171,12 @@ def small_bundled_seed(seed, monkeypatch):
 
 def test_model_from_another_library_version_is_retrained(tmp_path: Path, small_bundled_seed):
     path = tmp_path / "model.pkl"
-    Classifier.load(path)
-    payload = pickle.loads(path.read_bytes())
+    Classifier.load(path, KEY)
+    payload = pickle.loads(unsigned(path.read_bytes()))
     payload["versions"] = {**payload["versions"], "sklearn": "0.0.1"}
-    path.write_bytes(pickle.dumps(payload))
-    Classifier.load(path)
-    assert load_model(path).versions["sklearn"] != "0.0.1"
+    path.write_bytes(signed(pickle.dumps(payload)))
+    Classifier.load(path, KEY)
+    assert load_model(path, KEY).versions["sklearn"] != "0.0.1"
 
 
 def test_model_naming_a_class_that_has_moved_is_retrained(tmp_path: Path, small_bundled_seed, monkeypatch):
@@ -174,18 +188,18 @@ def test_model_naming_a_class_that_has_moved_is_retrained(tmp_path: Path, small_
     Moved.__module__, Moved.__qualname__ = "routing.model", "Moved"
     monkeypatch.setattr("routing.model.Moved", Moved, raising=False)
     path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps({"versions": current_versions(), "model": Moved()}))
+    path.write_bytes(signed(pickle.dumps({"versions": current_versions(), "model": Moved()})))
     monkeypatch.delattr("routing.model.Moved")
     with pytest.raises(StaleModelError):
-        load_model(path)
-    assert Classifier.load(path).classify("air pdam mati di Ampenan").complaint is True
-    assert isinstance(load_model(path), TrainedModel)
+        load_model(path, KEY)
+    assert Classifier.load(path, KEY).classify("air pdam mati di Ampenan").complaint is True
+    assert isinstance(load_model(path, KEY), TrainedModel)
 
 
 def test_garbage_model_file_is_replaced(tmp_path: Path, small_bundled_seed):
     path = tmp_path / "model.pkl"
     path.write_bytes(b"not a pickle")
-    assert Classifier.load(path).classify("air pdam mati di Ampenan").complaint is True
+    assert Classifier.load(path, KEY).classify("air pdam mati di Ampenan").complaint is True
 
 
 def test_road_of_unknown_status_goes_to_review_but_a_provincial_road_is_routed(classifier):

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from ntbcare.cli import cli
 from ntbcare.core.db import Database
 from ntbcare.core.migrate import upgrade
+from ntbcare.core.security import model_signing_key
 from routing.classify import Classifier
 from routing.examples import load_seed
 from routing.model import load_model
@@ -36,7 +37,7 @@ def test_init_trains_a_missing_model_that_then_classifies(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert model.is_file(), "init trains the model from the bundled seed and saves it"
     assert str(model) in result.output
-    verdict = Classifier(load_model(model)).classify(PLN_TEXT)
+    verdict = Classifier(load_model(model, model_signing_key(BASE_ENV["SECRET_KEY"]))).classify(PLN_TEXT)
     assert verdict.complaint is True
     assert verdict.candidates[0]["agency"] == "PLN"
 

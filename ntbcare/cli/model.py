@@ -22,7 +22,7 @@ def classify(text: str | None, jsonl: bool) -> None:
     setup_logging("WARNING")
     if jsonl == (text is not None):
         raise click.ClickException('give either TEXT or --jsonl (with {"text": ...} lines on stdin)')
-    classifier = load_classifier(settings.routing_model_path)
+    classifier = load_classifier(settings.routing_model_path, settings.secret_key)
     if text is not None:
         click.echo(json.dumps(classifier.classify(text).to_json(), ensure_ascii=False))
         return

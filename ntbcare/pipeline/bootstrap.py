@@ -52,7 +52,7 @@ def initialise(settings: Settings) -> str:
         upgrade(db.engine)
         with db.scope() as session:
             added, updated = seed_agencies(session, load_registry())
-        load_classifier(settings.routing_model_path)  # trains from the bundled seed when no model is saved
+        load_classifier(settings.routing_model_path, settings.secret_key)  # trains from the seed when no model is saved
         return f"{added} agencies added, {updated} refreshed; routing model at {settings.routing_model_path}"
     finally:
         db.dispose()

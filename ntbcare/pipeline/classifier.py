@@ -6,11 +6,25 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ntbcare.core.security import model_signing_key
+from ntbcare.core.settings import Settings
+
 if TYPE_CHECKING:
     from routing.classify import Classifier
 
 _classifiers: dict[str, tuple[int | None, Classifier]] = {}
 _lock = threading.Lock()
+_secret_key: str | None = None
+
+
+def _signing_key(secret_key: str | None) -> bytes:
+    """The model-signing key from SECRET_KEY: the one given, else the one this process last used, else the
+    one its settings hold (a caller without settings at hand, e.g. an RQ worker's refresh)."""
+    global _secret_key
+    if secret_key is None:
+        secret_key = _secret_key if _secret_key is not None else Settings.from_env().secret_key
+    _secret_key = secret_key
+    return model_signing_key(secret_key)
 
 
 def model_stamp(path: str) -> int | None:
@@ -19,8 +33,9 @@ def model_stamp(path: str) -> int | None:
     return file.stat().st_mtime_ns if file.exists() else None
 
 
-def load_classifier(path: str) -> Classifier:
-    """The classifier saved at ``path`` (trained from the bundled seed and saved when missing).
+def load_classifier(path: str, secret_key: str | None = None) -> Classifier:
+    """The classifier saved at ``path`` and signed with a key derived from ``secret_key`` (SECRET_KEY);
+    trained from the bundled seed and saved signed when missing, stale or not signed with this key.
 
     Cached per process and reloaded when the file's mtime changes, so a retrained model reaches running
     processes without a restart. An RQ worker calls this in its parent before every fork
@@ -35,7 +50,7 @@ def load_classifier(path: str) -> Classifier:
         stamp = model_stamp(key)
         cached = _classifiers.get(key)
         if cached is None or (stamp is not None and cached[0] != stamp):
-            classifier = Classifier.load(file)
+            classifier = Classifier.load(file, _signing_key(secret_key))
             _classifiers[key] = (model_stamp(key), classifier)
         return _classifiers[key][1]
 

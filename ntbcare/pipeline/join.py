@@ -61,7 +61,7 @@ class Pipeline:
 
     @property
     def classifier(self) -> Classifier:
-        return load_classifier(self.settings.routing_model_path)
+        return load_classifier(self.settings.routing_model_path, self.settings.secret_key)
 
     @property
     def deadline_policy(self) -> DeadlinePolicy:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ntbcare.core.db import Database
+from ntbcare.core.security import model_signing_key, private_dir
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
 from routing.decisions import training_examples
@@ -42,9 +43,9 @@ def retrain(settings: Settings, seed: list[Example], decisions: list[Example]) -
     started = time.monotonic()
     model = train(seed + decisions)
     path = Path(settings.routing_model_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     partial = path.with_suffix(path.suffix + ".new")
-    model.save(partial)
+    model.save(partial, model_signing_key(settings.secret_key))
     partial.replace(path)  # atomic: a worker never loads half a file
     return TrainingRun(path, time.monotonic() - started, model.threshold)
 
@@ -54,7 +55,7 @@ def evaluate_saved_model(settings: Settings, data: Path | None = None) -> Report
     from routing.evaluate import evaluate_on
 
     examples = read_jsonl(data or SEED_DIR.parent / "eval" / "frozen_test.jsonl")
-    return evaluate_on(load_classifier(settings.routing_model_path).model, examples)
+    return evaluate_on(load_classifier(settings.routing_model_path, settings.secret_key).model, examples)
 
 
 def cross_validate(folds: int) -> Report:
