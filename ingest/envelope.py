@@ -3,7 +3,9 @@
 Meta batches up to 1000 updates per POST and may put several entries, changes and messaging events in
 one body (facebook-graph.md §2, §5). Each change, messaging event and standby event yields exactly one
 item: a NormalizedEvent or an UnsupportedItem with a reason. Nothing returns early and nothing raises,
-whatever JSON arrives, so one odd item can never hide the rest of a batch.
+whatever JSON arrives, so one odd item can never hide the rest of a batch. Each item is scrubbed
+(:mod:`ingest.sanitize`) before its parser sees it, so one unstorable value cannot fail the batch's
+transaction either; an entry of another page than ours is refused whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ingest.errors import describe, read_id, shape_token, unsupported_item
 from ingest.events import ParsedItem
 from ingest.feed import parse_feed_change
 from ingest.messenger import messaging_event_key, parse_messaging
+from ingest.sanitize import NON_FINITE_REASON, is_facebook_id, scrub
 
 ItemParser = Callable[[Any, str, Any], ParsedItem]
 
@@ -44,13 +47,28 @@ ENTRY_LISTS: dict[str, tuple[str, ItemParser]] = {
 }
 
 
-def parse_entry(entry: Any) -> list[ParsedItem]:
-    """Every change / messaging / standby event of one entry, in wire order."""
+def _parse_scrubbed(source: str, parse_item: ItemParser, event: Any, page_id: str, entry_time: Any) -> ParsedItem:
+    """One item, parsed from its storable copy; a non-finite number makes it malformed (nothing to repair)."""
+    clean, non_finite = scrub(event)
+    if non_finite:
+        return unsupported_item(source, f"{source}:malformed", NON_FINITE_REASON, event, page_id)
+    return parse_item(clean, page_id, entry_time)
+
+
+def parse_entry(entry: Any, our_page_id: str = "") -> list[ParsedItem]:
+    """Every change / messaging / standby event of one entry, in wire order.
+
+    With ``our_page_id`` set, an entry of any other page is one skipped item: a delivery signed with our app
+    secret can still carry another page's events (an app installed on several pages), never our tickets.
+    """
     if not isinstance(entry, dict):
         return [unsupported_item("unknown", "entry:malformed", "entry is not an object", entry, None)]
     page_id = read_id(entry, "id")
-    if page_id is None:
+    if page_id is None or not is_facebook_id(page_id):
         return [unsupported_item("unknown", "entry:malformed", "missing or invalid entry id", entry, None)]
+    if our_page_id and page_id != our_page_id:
+        reason = f"entry for page {page_id}, not ours"
+        return [unsupported_item("unknown", "entry:foreign_page", reason, entry, page_id)]
     list_names = [name for name in entry if name in ENTRY_LISTS]
     if not list_names:
         reason = "entry has neither changes nor messaging"
@@ -64,12 +82,15 @@ def parse_entry(entry: Any) -> list[ParsedItem]:
             reason = f"entry {name} is not a list"
             items.append(unsupported_item(source, "entry:malformed", reason, entry, page_id))
             continue
-        items.extend(parse_item(event, page_id, entry_time) for event in events)
+        items.extend(_parse_scrubbed(source, parse_item, event, page_id, entry_time) for event in events)
     return items
 
 
-def parse_delivery(payload: Any) -> list[ParsedItem]:
-    """Every item of a webhook body (``{"object": "page", "entry": [...]}``), in order; never raises."""
+def parse_delivery(payload: Any, our_page_id: str = "") -> list[ParsedItem]:
+    """Every item of a webhook body (``{"object": "page", "entry": [...]}``), in order; never raises.
+
+    ``our_page_id`` (FB_PAGE_ID, when set) refuses entries of other pages.
+    """
     if not isinstance(payload, dict):
         return [unsupported_item("unknown", "delivery:malformed", "body is not a JSON object", payload, None)]
     object_type = payload.get("object")
@@ -81,5 +102,5 @@ def parse_delivery(payload: Any) -> list[ParsedItem]:
         return [unsupported_item("unknown", "delivery:malformed", "missing entry list", payload, None)]
     items: list[ParsedItem] = []
     for entry in entries:
-        items.extend(parse_entry(entry))
+        items.extend(parse_entry(entry, our_page_id))
     return items

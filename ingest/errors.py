@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.events import UnsupportedItem
+from ingest.sanitize import is_facebook_id, scrub
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Facebook mixes seconds (feed, entry.time) and milliseconds (Messenger); no real second count is this large.
@@ -44,6 +45,13 @@ class MalformedPayload(PayloadError):
         super().__init__(f"missing or invalid {field_name}", "malformed")
 
 
+class InvalidFacebookId(PayloadError):
+    """An id that does not look like a Facebook object id; it could reach a Graph API path, so no ticket."""
+
+    def __init__(self, field_name: str, value: str) -> None:
+        super().__init__(f"{field_name} {describe(value)} is not a Facebook id", "malformed")
+
+
 class UnsupportedPayload(PayloadError):
     """A shape we recognise and deliberately ignore."""
 
@@ -67,7 +75,7 @@ def content_hash(value: Any) -> str:
 
 def unsupported_item(source: str, shape: str, reason: str, raw: Any, page_id: str | None) -> UnsupportedItem:
     """Record an item we will not turn into an event, with a key that is stable across redeliveries."""
-    raw_record = raw if isinstance(raw, dict) else {"value": raw}
+    raw_record = scrub(raw if isinstance(raw, dict) else {"value": raw})[0]  # storable on every database
     key = "unsupported:" + content_hash([page_id, source, raw])
     return UnsupportedItem(
         source=source, shape=shape, reason=reason, dedup_key=key, page_id=page_id, raw=raw_record
@@ -110,6 +118,22 @@ def require_id(mapping: Any, key: str, field_name: str) -> str:
     value = read_id(mapping, key)
     if value is None:
         raise MalformedPayload(field_name)
+    return value
+
+
+def require_facebook_id(mapping: Any, key: str, field_name: str) -> str:
+    """A post, comment, sender or recipient id the shape needs, which must look like a Facebook id."""
+    value = require_id(mapping, key, field_name)
+    if not is_facebook_id(value):
+        raise InvalidFacebookId(field_name, value)
+    return value
+
+
+def read_facebook_id(mapping: Any, key: str, field_name: str) -> str | None:
+    """An optional Facebook id: absent is fine, present and malformed makes the item malformed."""
+    value = read_id(mapping, key)
+    if value is not None and not is_facebook_id(value):
+        raise InvalidFacebookId(field_name, value)
     return value
 
 

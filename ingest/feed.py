@@ -19,9 +19,9 @@ from ingest.errors import (
     as_dict,
     content_hash,
     occurred_at,
-    read_id,
+    read_facebook_id,
     read_text,
-    require_id,
+    require_facebook_id,
     shape_token,
     unsupported_item,
 )
@@ -58,7 +58,7 @@ def _version_suffix(value: dict[str, Any]) -> str:
 
 def _author(value: dict[str, Any], page_id: str) -> tuple[str | None, str | None, bool]:
     sender = as_dict(value.get("from"))
-    author_id = read_id(sender, "id")
+    author_id = read_facebook_id(sender, "id", "from.id")
     return author_id, read_text(sender, "name"), author_id == page_id
 
 
@@ -82,8 +82,8 @@ def _post_attachments(value: dict[str, Any]) -> tuple[Attachment, ...]:
 
 
 def _comment_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: str) -> NormalizedEvent:
-    comment_id = require_id(value, "comment_id", "comment_id")
-    post_id = require_id(value, "post_id", "post_id")
+    comment_id = require_facebook_id(value, "comment_id", "comment_id")
+    post_id = require_facebook_id(value, "post_id", "post_id")
     author_id, author_name, is_from_page = _author(value, page_id)
     dedup_key = f"feed:{kind}:{comment_id}"
     if kind not in ("comment.add", "comment.remove"):
@@ -100,7 +100,7 @@ def _comment_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: s
         text=read_text(value, "message"),
         attachments=_comment_attachments(value),
         post_id=post_id,
-        parent_id=read_id(value, "parent_id"),
+        parent_id=read_facebook_id(value, "parent_id", "parent_id"),
         permalink=_permalink(value),
         is_from_page=is_from_page,
         raw=value,
@@ -108,7 +108,7 @@ def _comment_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: s
 
 
 def _post_event(value: dict[str, Any], page_id: str, entry_time: Any, kind: str) -> NormalizedEvent:
-    post_id = require_id(value, "post_id", "post_id")
+    post_id = require_facebook_id(value, "post_id", "post_id")
     author_id, author_name, is_from_page = _author(value, page_id)
     dedup_key = f"feed:{kind}:{post_id}"
     if kind == "post.edited":

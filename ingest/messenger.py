@@ -21,8 +21,10 @@ from ingest.errors import (
     content_hash,
     occurred_at,
     parse_timestamp,
+    read_facebook_id,
     read_id,
     read_text,
+    require_facebook_id,
     require_id,
     shape_token,
     to_milliseconds,
@@ -71,7 +73,7 @@ def _attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
 
 
 def _sender_psid(event: dict[str, Any]) -> str:
-    return require_id(as_dict(event.get("sender")), "id", "sender.id")
+    return require_facebook_id(as_dict(event.get("sender")), "id", "sender.id")
 
 
 def _event_time(event: dict[str, Any], entry_time: Any) -> datetime:
@@ -107,7 +109,7 @@ def parse_echo(event: dict[str, Any], page_id: str, entry_time: Any) -> Normaliz
     """A message the Page sent (by us or a human in the inbox); metadata reconciles our own sends."""
     message = as_dict(event.get("message"))
     mid = require_id(message, "mid", "message.mid")
-    require_id(as_dict(event.get("recipient")), "id", "recipient.id")  # an echo without its citizen is malformed
+    require_facebook_id(as_dict(event.get("recipient")), "id", "recipient.id")  # no citizen: malformed
     return NormalizedEvent(
         source="messenger",
         kind="echo",
@@ -115,7 +117,7 @@ def parse_echo(event: dict[str, Any], page_id: str, entry_time: Any) -> Normaliz
         external_id=mid,
         page_id=page_id,
         occurred_at=_event_time(event, entry_time),
-        author_id=read_id(as_dict(event.get("sender")), "id"),
+        author_id=read_facebook_id(as_dict(event.get("sender")), "id", "sender.id"),
         text=read_text(message, "text"),
         attachments=_attachments(message),
         is_from_page=True,

@@ -92,7 +92,7 @@ def _process_chunk(
             if delivery.attempts > max_attempts:
                 _fail(delivery, at, delivery.error or "gave up: the worker stopped while processing it", result)
             else:
-                parsed.append((delivery, _parse(delivery)))
+                parsed.append((delivery, _parse(delivery, page_id)))
         if not parsed:
             return
         try:  # the fast path: the whole chunk at once
@@ -109,12 +109,12 @@ def _process_chunk(
         result.status_requests.extend(applied.status_requests)
 
 
-def _parse(delivery: Delivery) -> list[ParsedItem]:
+def _parse(delivery: Delivery, page_id: str) -> list[ParsedItem]:
     try:
         payload = json.loads(delivery.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None  # bodies are checked at the door, replays are not: parse_delivery records it
-    return parse_delivery(payload)
+    return parse_delivery(payload, page_id)
 
 
 def _mark_done(delivery: Delivery, item_count: int, at: datetime, result: BatchResult) -> None:
