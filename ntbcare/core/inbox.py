@@ -34,65 +34,134 @@ def insert_delivery(db: Database, body: bytes, *, source: str) -> int:
 
 _COLUMNS = ("received_at", "source", "body", "body_sha256", "status", "attempts", "dispatched_at")
 _INSERT = f"INSERT INTO deliveries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['?'] * len(_COLUMNS))})"
+_EXISTING = "SELECT body_sha256, min(id) FROM deliveries WHERE body_sha256 IN ({}) GROUP BY body_sha256"
+# PostgreSQL: writers of bodies with the same hash serialise on one of these advisory locks (first key).
+_PG_LOCK_KEY = 0x4E544244  # "NTBD"
+_PG_LOCK_BUCKETS = 64
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where a body is stored, and whether this call stored it (False: an identical body already was)."""
+
+    delivery_id: int
+    new: bool
 
 
 def insert_bodies(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
-    """Insert pending deliveries in one transaction and return their ids, in order.
+    """Insert pending deliveries in one transaction and return their ids, in order (one row per body)."""
+    return [s.delivery_id for s in store_bodies(db, bodies, dedupe=False)]
 
-    This is the hot path of the webhook. The insert goes straight to the DB driver (one ``executemany``,
-    no ORM work) so the writer thread holds the GIL as briefly as possible while dozens of request threads
-    compete for it; under load that makes a commit several times faster.
+
+def store_bodies(db: Database, bodies: list[tuple[bytes, str]], *, dedupe: bool = True) -> list[Stored]:
+    """Store bodies as pending deliveries in one transaction; with ``dedupe`` a body identical (same SHA-256)
+    to one already stored, or earlier in the batch, is not stored again and answers with that delivery.
+
+    A signed body can be replayed by anyone who saw it; its events were never applied twice, but each copy
+    used to be a row. This is the hot path of the webhook: the insert goes straight to the DB driver (one
+    ``executemany``, no ORM work) so the writer thread holds the GIL as briefly as possible while dozens of
+    request threads compete for it; under load that makes a commit several times faster.
     """
+    hashes = [hashlib.sha256(body).hexdigest() for body, _ in bodies]
     if db.is_sqlite:
-        return _insert_sqlite(db, bodies)
+        return _insert_sqlite(db, bodies, hashes, dedupe)
     if db.engine.dialect.name == "postgresql":
-        return _insert_postgresql(db, bodies)
+        return _insert_postgresql(db, bodies, hashes, dedupe)
     raise ValueError(f"unsupported database {db.engine.dialect.name!r}: use SQLite or PostgreSQL")
 
 
-def _insert_sqlite(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
+def _plan(hashes: list[str], known: dict[str, int], dedupe: bool) -> tuple[list[int], list[int | str]]:
+    """The indexes of the bodies to insert, and per body either a known id or the hash its new row will have."""
+    if not dedupe:
+        return list(range(len(hashes))), list(hashes)
+    fresh: list[int] = []
+    plan: list[int | str] = []
+    seen: set[str] = set()
+    for index, digest in enumerate(hashes):
+        if digest in known:
+            plan.append(known[digest])
+            continue
+        if digest not in seen:
+            seen.add(digest)
+            fresh.append(index)
+        plan.append(digest)
+    return fresh, plan
+
+
+def _resolve(plan: list[int | str], fresh: list[int], hashes: list[str], ids: list[int]) -> list[Stored]:
+    """Per body, its delivery id; ``new`` only for the body whose row was inserted by this call."""
+    if len(fresh) == len(plan):  # every body got its own row (always so without dedupe)
+        return [Stored(delivery_id, new=True) for delivery_id in ids]
+    by_hash = {hashes[index]: delivery_id for index, delivery_id in zip(fresh, ids, strict=True)}
+    inserted = set(fresh)
+    return [Stored(entry, new=False) if isinstance(entry, int) else Stored(by_hash[entry], new=index in inserted)
+            for index, entry in enumerate(plan)]
+
+
+def _insert_sqlite(db: Database, bodies: list[tuple[bytes, str]], hashes: list[str], dedupe: bool) -> list[Stored]:
     stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime storage format, UTC
-    params = [(stamp, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, stamp)
-              for body, source in bodies]
     with db.write_lock_held():
         connection = db.engine.raw_connection()
         try:
             cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("BEGIN IMMEDIATE")  # no other writer until COMMIT: the lookup below stays true
             try:
+                known: dict[str, int] = {}
+                if dedupe:
+                    distinct = sorted(set(hashes))
+                    for start in range(0, len(distinct), 500):
+                        part = distinct[start : start + 500]
+                        known.update(cursor.execute(_EXISTING.format(", ".join("?" * len(part))), part))
+                fresh, plan = _plan(hashes, known, dedupe)
+                params = [(stamp, bodies[i][1], bodies[i][0], hashes[i], DeliveryStatus.PENDING, 0, stamp)
+                          for i in fresh]
                 cursor.executemany(_INSERT, params)
                 # Under the exclusive write lock the new rowids are consecutive and the largest.
-                last = cursor.execute("SELECT max(id) FROM deliveries").fetchone()[0]
+                last = cursor.execute("SELECT max(id) FROM deliveries").fetchone()[0] or 0
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
         finally:
             connection.close()
-    return list(range(last - len(bodies) + 1, last + 1))
+    return _resolve(plan, fresh, hashes, list(range(last - len(fresh) + 1, last + 1)))
 
 
-def _insert_postgresql(db: Database, bodies: list[tuple[bytes, str]]) -> list[int]:
+def _insert_postgresql(
+    db: Database, bodies: list[tuple[bytes, str]], hashes: list[str], dedupe: bool
+) -> list[Stored]:
     now = utcnow()
-    params = [(now, source, body, hashlib.sha256(body).hexdigest(), DeliveryStatus.PENDING, 0, now)
-              for body, source in bodies]
     connection = db.engine.raw_connection()
     try:
         driver = cast("psycopg.Connection[tuple[Any, ...]]", connection.driver_connection)
-        with driver.cursor() as cursor:  # psycopg 3: one pipelined executemany, ids in order
-            cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
+        with driver.cursor() as cursor:
+            known: dict[str, int] = {}
+            if dedupe:
+                # Two processes storing the same body at once: the second waits for the first's commit and
+                # then finds its row. Buckets in sorted order, so writers never wait on each other in a cycle.
+                for bucket in sorted({int(digest[:8], 16) % _PG_LOCK_BUCKETS for digest in hashes}):
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_PG_LOCK_KEY, bucket))
+                cursor.execute(
+                    "SELECT body_sha256, min(id) FROM deliveries WHERE body_sha256 = ANY(%s) GROUP BY body_sha256",
+                    (sorted(set(hashes)),),
+                )
+                known = dict(cursor.fetchall())
+            fresh, plan = _plan(hashes, known, dedupe)
+            params = [(now, bodies[i][1], bodies[i][0], hashes[i], DeliveryStatus.PENDING, 0, now) for i in fresh]
             ids: list[int] = []
-            while True:  # one result set per inserted row
-                ids.extend(row[0] for row in cursor.fetchall())
-                if not cursor.nextset():
-                    break
+            if params:  # psycopg 3: one pipelined executemany, ids in order
+                cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
+                while True:  # one result set per inserted row
+                    ids.extend(row[0] for row in cursor.fetchall())
+                    if not cursor.nextset():
+                        break
         connection.commit()
     except BaseException:
         connection.rollback()
         raise
     finally:
         connection.close()
-    return ids
+    return _resolve(plan, fresh, hashes, ids)
 
 
 class StoreFailed(Exception):
@@ -166,14 +235,14 @@ class DeliveryWriter:
 
     def _commit(self, batch: list[_Pending]) -> list[int]:
         try:
-            ids = insert_bodies(self._db, [(p.body, p.source) for p in batch])
+            stored = store_bodies(self._db, [(p.body, p.source) for p in batch])
         except Exception as exc:
             log.error("could not store %d deliveries: %s", len(batch), exc)
             for p in batch:
                 p.error = exc
                 p.done.set()
             return []
-        for p, delivery_id in zip(batch, ids, strict=True):
-            p.delivery_id = delivery_id
+        for p, where in zip(batch, stored, strict=True):
+            p.delivery_id = where.delivery_id
             p.done.set()
-        return ids
+        return [where.delivery_id for where in stored if where.new]  # a resent body is not dispatched again
