@@ -7,10 +7,14 @@ response carries the headers of :mod:`ntbcare.web.security`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Request, jsonify
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from ntbcare.core.security import install_log_redaction, strip_controls
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.web import register_web
@@ -20,12 +24,37 @@ from webhooks import bp as webhooks_bp
 log = logging.getLogger(__name__)
 
 
+class ControlFreeMultiDict(ImmutableMultiDict[str, Any]):
+    """Form and query fields without control characters (newline and tab kept): an agency's answer is shown
+    to operators, stored in the audit and sent to Facebook, where such characters only hide or reorder text."""
+
+    def __init__(self, mapping: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None) -> None:
+        if mapping is None:
+            super().__init__()
+            return
+        if isinstance(mapping, MultiDict):
+            pairs: Iterable[tuple[str, Any]] = mapping.items(multi=True)
+        elif isinstance(mapping, Mapping):
+            pairs = mapping.items()
+        else:
+            pairs = mapping
+        super().__init__([(key, strip_controls(value) if isinstance(value, str) else value) for key, value in pairs])
+
+
+class ControlFreeRequest(Request):
+    """The app's request: every form or query field it parses passes through :class:`ControlFreeMultiDict`."""
+
+    parameter_storage_class = ControlFreeMultiDict
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
     """Build the app; without a runtime, one is built in "web" mode from the settings."""
     if runtime is None:
         runtime = Runtime.build(settings or Settings.from_env(), mode="web")
     settings = runtime.settings
+    install_log_redaction()  # no log line, Flask's "Exception on /a/<token>/answer" included, holds a link
     app = Flask(__name__)
+    app.request_class = ControlFreeRequest
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes,

@@ -12,6 +12,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from ntbcare.core.migrate import is_current
+from ntbcare.core.security import install_log_redaction
 from ntbcare.core.settings import ConfigError, Settings
 from ntbcare.pipeline.runtime import Runtime
 
@@ -24,6 +25,8 @@ def load_settings() -> Settings:
 
 
 def setup_logging(level: str) -> None:
+    """Log to stderr; agency link tokens are redacted from every line (see ntbcare.core.security)."""
+    install_log_redaction()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

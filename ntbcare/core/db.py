@@ -20,6 +20,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ntbcare.core.security import private_dir, private_file
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -27,9 +29,14 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT
     """Create an engine with the pragmas and timeouts this service relies on."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            # Created here, 0600 in a 0700 folder, before SQLite creates it with the umask's mode: it holds
+            # complaints and names (its -wal and -shm files take the database file's mode).
+            file = Path(url.database).expanduser()
+            private_dir(file.parent)
+            private_file(file)
+        engine = create_engine(url, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     if url.get_backend_name() == "postgresql":
@@ -37,12 +44,13 @@ def make_engine(database_url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT
             url = url.set(drivername="postgresql+psycopg")
         return create_engine(
             url,
+            hide_parameters=True,  # errors never log complaint texts, names or raw bodies
             pool_size=pool_size,
             max_overflow=10,
             pool_pre_ping=True,
             connect_args={"connect_timeout": 2, "options": "-c synchronous_commit=on"},
         )
-    return create_engine(url)
+    return create_engine(url, hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -115,7 +115,10 @@ def private_dir(path: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 when missing, or tighten an existing one to 0600."""
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE)
+    """Create ``path`` empty with mode 0600 (whatever the umask) when missing; an existing file is left as is."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
     os.close(fd)
     os.chmod(path, PRIVATE_FILE_MODE)
