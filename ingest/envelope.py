@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ingest.errors import describe, read_id, shape_token, unsupported_item
-from ingest.events import ParsedItem
+from ingest.events import NormalizedEvent, ParsedItem
 from ingest.feed import parse_feed_change
 from ingest.messenger import messaging_event_key, parse_messaging
 from ingest.sanitize import NON_FINITE_REASON, is_facebook_id, scrub
 
 ItemParser = Callable[[Any, str, Any], ParsedItem]
 
+MAX_KEY, MAX_EXTERNAL_ID, MAX_AUTHOR_ID = 255, 128, 64
 STANDBY_REASON = "another app owns this thread (handover protocol); not ours to answer"
 
 
@@ -52,7 +53,17 @@ def _parse_scrubbed(source: str, parse_item: ItemParser, event: Any, page_id: st
     clean, non_finite = scrub(event)
     if non_finite:
         return unsupported_item(source, f"{source}:malformed", NON_FINITE_REASON, event, page_id)
-    return parse_item(clean, page_id, entry_time)
+    item = parse_item(clean, page_id, entry_time)
+    if isinstance(item, NormalizedEvent) and _too_long(item):
+        reason = "an id or key longer than Facebook sends (and than the database holds)"
+        return unsupported_item(source, f"{source}:malformed", reason, event, page_id)
+    return item
+
+
+def _too_long(event: NormalizedEvent) -> bool:
+    """Lengths of the columns these values go to (events, ticket_messages, citizens)."""
+    return (len(event.dedup_key) > MAX_KEY or len(event.external_id) > MAX_EXTERNAL_ID
+            or len(event.author_id or "") > MAX_AUTHOR_ID)
 
 
 def parse_entry(entry: Any, our_page_id: str = "") -> list[ParsedItem]:

@@ -37,6 +37,8 @@ IGNORED_ITEMS = {
     "like": "likes are not complaints",
     "share": "shares are not complaints",
 }
+# citizens.display_name holds this many characters; a longer name is cut, not refused.
+MAX_NAME = 255
 # Facebook sends "edit" for some edits (restfb #749); it means the same as "edited".
 VERB_ALIASES = {"edit": "edited"}
 
@@ -59,7 +61,8 @@ def _version_suffix(value: dict[str, Any]) -> str:
 def _author(value: dict[str, Any], page_id: str) -> tuple[str | None, str | None, bool]:
     sender = as_dict(value.get("from"))
     author_id = read_facebook_id(sender, "id", "from.id")
-    return author_id, read_text(sender, "name"), author_id == page_id
+    name = read_text(sender, "name")
+    return author_id, name[:MAX_NAME] if name else None, author_id == page_id
 
 
 def _permalink(value: dict[str, Any]) -> str | None:

@@ -16,17 +16,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.apply import apply_batch
+from ingest.apply import ApplyResult, apply_batch
 from ingest.envelope import parse_delivery
-from ingest.events import ParsedItem
+from ingest.errors import content_hash
+from ingest.events import ParsedItem, UnsupportedItem
+from ingest.sanitize import scrub
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
 from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
+
+# Errors a value of the payload causes, the same on every attempt: the item is unstorable, not the delivery.
+UNSTORABLE_ERRORS = (DataError, UnicodeError)
 
 
 @dataclass
@@ -132,11 +137,17 @@ def _process_one(
     error: Exception | None = None
     for _ in range(2):  # a second pass only after a concurrent writer inserted the same key first
         try:
-            with session.begin_nested():
-                applied = apply_batch(session, [(delivery.id, items)], page_id=page_id)
+            try:
+                with session.begin_nested():
+                    applied = [apply_batch(session, [(delivery.id, items)], page_id=page_id)]
+            except UNSTORABLE_ERRORS as exc:
+                log.info("delivery %s has an unstorable item (%s); applying its items one by one", delivery.id,
+                         type(exc).__name__)
+                applied = _apply_one_by_one(session, delivery.id, items, page_id)
             _mark_done(delivery, len(items), at, result)
-            result.opened_ticket_ids.extend(applied.opened_ticket_ids)
-            result.status_requests.extend(applied.status_requests)
+            for part in applied:
+                result.opened_ticket_ids.extend(part.opened_ticket_ids)
+                result.status_requests.extend(part.status_requests)
             return
         except IntegrityError as exc:
             error = exc
@@ -152,6 +163,32 @@ def _process_one(
         delivery.next_attempt_at = at + timedelta(seconds=retry_delay(delivery.attempts))
         delivery.dispatched_at = None  # the sweeper sends it again once next_attempt_at is due
         result.retry_later.append(delivery.id)
+
+
+def _apply_one_by_one(session: Session, delivery_id: int, items: list[ParsedItem], page_id: str) -> list[ApplyResult]:
+    """Each item in its own savepoint; one the database refuses is recorded as malformed with the reason, so
+    whatever the scrubbing at the edge missed costs that item, never the rest of the delivery."""
+    applied: list[ApplyResult] = []
+    for item in items:
+        try:
+            with session.begin_nested():
+                applied.append(apply_batch(session, [(delivery_id, [item])], page_id=page_id))
+        except UNSTORABLE_ERRORS as exc:
+            log.warning("delivery %s: item %s not stored: %s", delivery_id, item.dedup_key[:80], type(exc).__name__)
+            with session.begin_nested():
+                apply_batch(session, [(delivery_id, [unstorable(item, exc)])], page_id=page_id)
+    return applied
+
+
+def unstorable(item: ParsedItem, error: Exception) -> UnsupportedItem:
+    """The record of an item the database refused; keyed on the item's key, so a redelivery adds nothing."""
+    page_id = item.page_id if item.page_id and len(item.page_id) <= 64 else None
+    return UnsupportedItem(
+        source=item.source, shape=f"{item.source}:malformed",
+        reason=f"malformed: the database refused a value of this item ({type(error).__name__})",
+        dedup_key="unstorable:" + content_hash(item.dedup_key), page_id=page_id,
+        raw=scrub(item.raw)[0],
+    )
 
 
 def _fail(delivery: Delivery, at: datetime, message: str, result: BatchResult) -> None:

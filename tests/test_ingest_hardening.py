@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+import ingest.apply as apply_module
 from ingest.envelope import parse_delivery
 from ingest.events import NormalizedEvent, UnsupportedItem
 from ingest.sanitize import NON_FINITE_REASON, clean_text, scrub
 from ntbcare.cli import cli
-from ntbcare.core.models import Delivery, Event, Ticket, TicketMessage
+from ntbcare.core.models import Citizen, Delivery, Event, Ticket, TicketMessage
 from tests.conftest import BASE_ENV, PAGE_ID, drain, fixture_bytes, sign
 
 OTHER_PAGE = "105000000000999"
@@ -193,3 +194,39 @@ def test_a_messenger_id_that_is_not_a_facebook_id_is_malformed(field):
     (item,) = parse_delivery(payload)
     assert isinstance(item, UnsupportedItem)
     assert item.reason == f"{field}.id {TRAVERSAL!r} is not a Facebook id"
+
+
+def test_overlong_values_cost_only_their_item(post, runtime):
+    """Lengths the columns refuse on PostgreSQL: a long name is cut, a long message id makes its item malformed."""
+    changes = [comment_change(1), comment_change(2, **{"from": {"id": "7300000000000043", "name": "N" * 400}})]
+    assert post(body_of(delivery(changes))).status_code == 200
+    messaging = json.loads(fixture_bytes("messaging__message__text"))
+    messaging["entry"][0]["messaging"][0]["message"]["mid"] = "m_" + "x" * 300
+    assert post(body_of(messaging)).status_code == 200
+    drain(runtime)
+    assert statuses(runtime) == ["done", "done"] and count(runtime, Ticket) == 2
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.max(func.length(Citizen.display_name)))) == 255
+    [reason] = unsupported_reasons(runtime)
+    assert reason.startswith("an id or key longer than")
+
+
+def test_an_item_the_database_refuses_is_recorded_and_the_rest_stored(post, runtime, monkeypatch):
+    """Whatever the edge misses: the refused item is malformed with its reason, the others become tickets."""
+    real = apply_module.apply_event
+
+    def refuse_marked(state, event, page_id):
+        if event.text and "TOLAK" in event.text:
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "refused by the test")
+        return real(state, event, page_id)
+
+    monkeypatch.setattr(apply_module, "apply_event", refuse_marked)
+    changes = [comment_change(n) for n in range(1, 6)]
+    changes.insert(3, comment_change(77, message="TOLAK ini"))
+    assert post(body_of(delivery(changes))).status_code == 200
+    drain(runtime)
+    assert post(body_of(delivery(changes + [comment_change(6)]))).status_code == 200  # a redelivery, one more
+    drain(runtime)
+    assert statuses(runtime) == ["done", "done"] and count(runtime, Ticket) == 6
+    assert unsupported_reasons(runtime) == [
+        "malformed: the database refused a value of this item (UnicodeEncodeError)"]
