@@ -14,11 +14,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_short_wita, format_wita
+from ntbcare.core.security import defang_text, defang_url, facebook_url, http_url
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
 
@@ -43,11 +43,17 @@ class ForwardContent:
 
 
 def _http_url(value: str | None, *, required: bool, name: str) -> str | None:
-    if value and urlsplit(value).scheme in {"http", "https"} and urlsplit(value).hostname:
+    if http_url(value):
         return value
     if required:
         raise ValueError(f"{name} must be an absolute http(s) URL")
     return None
+
+
+def _citizen_address(url: str | None) -> str | None:
+    if url is None or facebook_url(url):
+        return url
+    return f"{defang_url(url)} (alamat disamarkan, bukan tautan NTB Care)"
 
 
 def _one_line(value: str) -> str:
@@ -75,15 +81,22 @@ def _environment() -> Environment:
 def _context(ticket: ForwardContent, now: datetime) -> dict[str, object]:
     _require_aware(ticket, now)
     expires = ticket.answer_link_expires_at
+    facebook = _http_url(ticket.facebook_url, required=False, name="facebook_url")
+    text = ticket.text.strip() or "(tanpa teks, lihat lampiran di Facebook)"
     return {
         "number": ticket.number,
         "agency_name": _one_line(ticket.agency_name),
         "agency_code": ticket.agency_code,
-        "text": ticket.text.strip() or "(tanpa teks, lihat lampiran di Facebook)",
+        "text": text,
+        # Plain text: mail clients turn bare URLs into links, so a citizen's (and Facebook's) URLs are defanged
+        # and only our answer link stays clickable.
+        "text_plain": defang_text(text),
         "citizen_label": _one_line(ticket.citizen_label) or "Warga",
         "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
         "location_label": _one_line(ticket.location_label or "") or "Tidak disebutkan",
-        "facebook_url": _http_url(ticket.facebook_url, required=False, name="facebook_url"),
+        # A link only to Facebook itself; any other address from the payload reads as defanged text.
+        "facebook_url": facebook_url(facebook),
+        "facebook_url_plain": _citizen_address(facebook),
         "answer_url": _http_url(ticket.answer_url, required=True, name="answer_url"),
         "created": format_wita(ticket.created_at),
         "deadline": format_wita(ticket.deadline),

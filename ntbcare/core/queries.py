@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ntbcare.core.models import AuditEntry, Delivery, Event, Ticket
+from ntbcare.core.security import http_url
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -119,7 +120,8 @@ def location_label(ticket: Ticket) -> str | None:
 
 
 def facebook_url(ticket: Ticket) -> str | None:
-    if ticket.permalink:
+    """Where the ticket is on Facebook, for a link: the payload's permalink only when it is http(s)."""
+    if ticket.permalink and http_url(ticket.permalink):
         return ticket.permalink
     if ticket.comment_id and ticket.post_id:
         return f"https://www.facebook.com/{ticket.post_id}?comment_id={ticket.comment_id.split('_')[-1]}"

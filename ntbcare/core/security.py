@@ -37,6 +37,17 @@ def http_url(value: str | None) -> str | None:
     return None
 
 
+def facebook_url(value: str | None) -> str | None:
+    """``value`` when it is an https link to Facebook itself (facebook.com or a subdomain), else None."""
+    if not http_url(value):
+        return None
+    parts = urlsplit(value or "")
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() == "https" and (host == "facebook.com" or host.endswith(".facebook.com")):
+        return value
+    return None
+
+
 def model_signing_key(secret_key: str) -> bytes:
     """The key that signs the routing model, derived from SECRET_KEY so it differs from the session key."""
     return hmac.new(secret_key.encode("utf-8"), MODEL_SIGNING_CONTEXT, hashlib.sha256).digest()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_short_wita, format_wita
 from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
+from ntbcare.core.security import http_url
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline import decisions
 
@@ -142,7 +143,7 @@ def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: date
         "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
         "citizen": reduced_name(ticket) or "Warga",
         "location": location_label(ticket) or "Tidak disebutkan",
-        "facebook_url": facebook_url(ticket),
+        "facebook_url": http_url(facebook_url(ticket)),  # never a javascript: or data: href
         "opened": format_wita(ticket.opened_at),
         "deadline": deadline(ticket, now),
         "history": history(session, ticket),
