@@ -144,7 +144,7 @@ def loop(database_url: str, db: Database) -> Iterator[Loop]:
             pln = session.get(Agency, "PLN")
             # No weekly digest: on a Monday it would add a mail to the exact counts below (test_routing_digest.py).
             pln.emails, pln.data = [PLN_MAIL], {**(pln.data or {}), "digest": False}
-        load_classifier(settings.routing_model_path)  # trained on first use: not inside the bounded waits
+        load_classifier(settings.routing_model_path, settings.secret_key)  # trained on first use, not in the waits
         runtime = Runtime.build(settings, mode="web", db=db)  # no REDIS_URL: embedded queue and sweeper
         assert runtime.sweeper is not None
         rounds = SweepRounds()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ntbcare.core.security import model_signing_key
-from ntbcare.core.settings import Settings
+from ntbcare.core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from routing.classify import Classifier
@@ -21,10 +21,14 @@ def _signing_key(secret_key: str | None) -> bytes:
     """The model-signing key from SECRET_KEY: the one given, else the one this process last used, else the
     one its settings hold (a caller without settings at hand, e.g. an RQ worker's refresh)."""
     global _secret_key
-    if secret_key is None:
-        secret_key = _secret_key if _secret_key is not None else Settings.from_env().secret_key
-    _secret_key = secret_key
-    return model_signing_key(secret_key)
+    key = secret_key if secret_key is not None else _secret_key
+    if key is None:
+        try:
+            key = Settings.from_env().secret_key
+        except ConfigError as error:
+            raise ConfigError(f"the routing model is signed with SECRET_KEY: pass it ({error})") from error
+    _secret_key = key
+    return model_signing_key(key)
 
 
 def model_stamp(path: str) -> int | None:
