@@ -93,14 +93,6 @@ def _redact_record(record: logging.LogRecord) -> None:
         record.exc_text = redact_tokens(record.exc_text)
 
 
-class RedactingFilter(logging.Filter):
-    """For handlers set up elsewhere: rewrites each record so no line carries a working agency link."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _redact_record(record)
-        return True
-
-
 def install_log_redaction() -> None:
     """Redact every record this process creates, whatever logger or handler takes it (idempotent).
 
