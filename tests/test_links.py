@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,9 +51,27 @@ def test_token_signed_with_another_key_or_salt_is_rejected() -> None:
 
 
 def test_genuine_token_with_a_foreign_payload_is_rejected() -> None:
-    odd = URLSafeTimedSerializer(KEY, salt=LINK_SALT).dumps({"t": "123", "a": "DIKES", "v": 2})
+    odd = URLSafeTimedSerializer(KEY, salt=LINK_SALT, signer_kwargs={"digest_method": hashlib.sha256}).dumps(
+        {"t": "123", "a": "DIKES", "v": 2})
     with pytest.raises(LinkInvalid):
         read_agency_token(KEY, odd, THIRTY_DAYS)
+
+
+def test_links_are_signed_with_hmac_sha256() -> None:
+    token = make_agency_token(KEY, 123, "DIKES", 2)
+    sha256 = URLSafeTimedSerializer(KEY, salt=LINK_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    assert sha256.loads(token) == {"t": 123, "a": "DIKES", "v": 2}
+    signature = token.rsplit(".", 1)[1]
+    assert len(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))) == hashlib.sha256().digest_size
+
+
+def test_link_signed_the_old_way_with_sha1_is_refused() -> None:
+    """The attack: a link minted with itsdangerous' SHA-1 default (as before) with the right key and salt."""
+    old_way = URLSafeTimedSerializer(KEY, salt=LINK_SALT).dumps({"t": 123, "a": "DIKES", "v": 2})
+    with pytest.raises(LinkInvalid):
+        read_agency_token(KEY, old_way, THIRTY_DAYS)
+    with pytest.raises(LinkInvalid):  # nor during a key rotation
+        read_agency_token(["old-key", KEY], old_way, THIRTY_DAYS)
 
 
 def test_expired_token_raises_with_claims_for_a_helpful_page() -> None:

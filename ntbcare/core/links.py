@@ -1,14 +1,16 @@
 """Signed, expiring single-ticket links through which an agency answers without an account.
 
 A token names one ticket, one agency and the ticket's ``link_version`` at issue time; it is signed with
-itsdangerous under the salt ``agency-ticket-link`` so a token made for another purpose with the same key is
-rejected. Signed tokens cannot be revoked by themselves: the caller compares ``claims.link_version`` with the
-ticket's current value in the database and bumps that value to revoke every earlier link. The token is signed,
+itsdangerous (HMAC-SHA256, not its SHA-1 default, so a link signed the old way no longer opens anything) under
+the salt ``agency-ticket-link`` so a token made for another purpose with the same key is rejected. Signed tokens
+cannot be revoked by themselves: the caller compares ``claims.link_version`` with the ticket's current value in
+the database and bumps that value to revoke every earlier link. The token is signed,
 not encrypted: the ticket id and agency code inside it are readable by whoever holds the link.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from urllib.parse import quote, urlsplit
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 LINK_SALT = "agency-ticket-link"
+LINK_SIGNER_KWARGS = {"digest_method": hashlib.sha256}
 LINK_PATH_PREFIX = "/a/"
 CLOCK_SKEW_SECONDS = 60
 
@@ -51,7 +54,7 @@ def _serializer(secret_key: str | Sequence[str]) -> URLSafeTimedSerializer:
     keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
     if not keys or not all(isinstance(key, str) and key for key in keys):
         raise ValueError("the link signing key must be a non-empty string (or a list of them, newest last)")
-    return URLSafeTimedSerializer(keys, salt=LINK_SALT)
+    return URLSafeTimedSerializer(keys, salt=LINK_SALT, signer_kwargs=LINK_SIGNER_KWARGS)
 
 
 def make_agency_token(secret_key: str | Sequence[str], ticket_id: int, agency_code: str,
