@@ -10,11 +10,12 @@ from urllib.parse import parse_qs
 
 import pytest
 from flask import Flask
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, update
 
 from ntbcare.core.db import Database
 from ntbcare.core.lifecycle import audit
-from ntbcare.core.links import make_agency_token
+from ntbcare.core.links import LINK_SALT, make_agency_token
 from ntbcare.core.models import (
     Agency,
     AgencyAnswer,
@@ -28,9 +29,9 @@ from ntbcare.core.models import (
     utcnow,
 )
 from ntbcare.pipeline.runtime import Runtime
-from tests.conftest import RecordingDispatcher, make_settings
+from tests.conftest import BASE_ENV, RecordingDispatcher, make_settings
 
-SECRET = "test-secret-key"
+SECRET = BASE_ENV["SECRET_KEY"]
 OPERATOR = "ops@diskominfotik.test"
 COMPLAINT = "Listrik padam sejak pagi di Pagesangan, token sudah diisi tetap mati."
 XSS_PAYLOADS = [
@@ -191,9 +192,9 @@ def test_get_changes_nothing_whatever_the_link(web, page_runtime):
         (f"/a/{token}", 200, "Menunggu jawaban instansi"),
         (f"/a/{token}?ok=answer", 200, "Menunggu jawaban instansi"),
         (f"/a/{token}?ok=done", 200, "Menunggu jawaban instansi"),
-        (f"/a/{token}x", 404, "Laporan tidak ditemukan"),
-        (f"/a/{token_for(ticket_id, version=0)}", 410, "Tautan sudah tidak berlaku"),
-        (f"/a/{token_for(ticket_id, agency='DIKES')}", 410, "Tautan sudah tidak berlaku"),
+        (f"/a/{token}x", 410, "Tautan tidak berlaku"),
+        (f"/a/{token_for(ticket_id, version=0)}", 410, "Tautan tidak berlaku"),
+        (f"/a/{token_for(ticket_id, agency='DIKES')}", 410, "Tautan tidak berlaku"),
         (f"/a/{token}/answer", 405, form_only),  # a form's address opened in a browser: the shared error page
         (f"/a/{token}/done", 405, form_only),
         (f"/a/{token}/not-ours", 405, form_only),
@@ -244,20 +245,53 @@ def test_revoked_link_says_it_is_no_longer_valid(web, page_runtime):
     assert web.get(f"/a/{token_for(ticket_id, version=2)}").status_code == 200
 
 
-@pytest.mark.parametrize("make_token", [
-    lambda tid: token_for(tid)[:-2] + ("AA" if not token_for(tid).endswith("AA") else "BB"),
-    lambda tid: token_for(tid).replace(".", "x", 1),
-    lambda tid: token_for(tid, secret="another-key"),
-    lambda tid: token_for(tid + 100),
-    lambda tid: "not-a-token",
-], ids=["signature", "payload", "other-key", "no-such-ticket", "garbage"])
-def test_tampered_link_is_404_without_ticket_data(web, page_runtime, make_token):
+def sha1_token(ticket_id: int, agency: str = "PLN", version: int = 1) -> str:
+    """A link as it was signed before links moved to HMAC-SHA256 (itsdangerous' SHA-1 default)."""
+    return URLSafeTimedSerializer(SECRET, salt=LINK_SALT).dumps({"t": ticket_id, "a": agency, "v": version})
+
+
+UNUSABLE_LINKS = {
+    "signature": lambda tid: token_for(tid)[:-2] + ("AA" if not token_for(tid).endswith("AA") else "BB"),
+    "payload": lambda tid: token_for(tid).replace(".", "x", 1),
+    "other-key": lambda tid: token_for(tid, secret="another-key"),
+    "sha1-signed": sha1_token,
+    "no-such-ticket": lambda tid: token_for(tid + 100),
+    "other-agency": lambda tid: token_for(tid, agency="DIKES"),
+    "old-version": lambda tid: token_for(tid, version=0),
+    "newer-version": lambda tid: token_for(tid, version=2),
+    "garbage": lambda tid: "not-a-token",
+}
+
+
+@pytest.mark.parametrize("make_token", list(UNUSABLE_LINKS.values()), ids=list(UNUSABLE_LINKS))
+def test_tampered_link_is_refused_without_ticket_data(web, page_runtime, make_token):
     ticket_id = seed(page_runtime.db)
     response = web.get(f"/a/{make_token(ticket_id)}")
-    assert response.status_code == 404
+    assert response.status_code == 410
     text = parse(response.data).text
-    assert "tidak ditemukan" in text and COMPLAINT not in text and "NTB-2026" not in text
+    assert "tidak berlaku" in text and COMPLAINT not in text and "NTB-2026" not in text
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_no_unusable_link_tells_a_wrong_ticket_from_a_wrong_agency_or_an_old_link(web, page_runtime):
+    """The attack: probe ticket ids with a link of one's own agency (or an old one) and read the answer. Every
+    way a link cannot open the ticket answers alike, for the page and every action."""
+    ticket_id = seed(page_runtime.db)
+    seed(page_runtime.db)  # a second ticket, so "no such ticket" and "not yours" both exist around the first
+    valid = token_for(ticket_id)
+    csrf = csrf_fields(web, f"/a/{valid}")[f"/a/{valid}/done"]
+    before = snapshot(page_runtime.db)
+    answers = {}
+    for name, make_token in UNUSABLE_LINKS.items():
+        token = make_token(ticket_id)
+        responses = [web.get(f"/a/{token}")] + [
+            web.post(f"/a/{token}/{action}", data={**csrf, "answer": "Sudah.", "note": "Sudah.", "reason": "Bukan."})
+            for action in ("answer", "done", "not-ours")]
+        answers[name] = [(r.status_code, r.mimetype, r.data) for r in responses]
+    assert len({repr(answer) for answer in answers.values()}) == 1, {k: v[0][:2] for k, v in answers.items()}
+    assert answers["no-such-ticket"][0][0] == 410
+    assert snapshot(page_runtime.db) == before
+    assert web.get(f"/a/{valid}").status_code == 200
 
 
 def test_link_for_another_agency_does_not_open_the_ticket(web, page_runtime):

@@ -86,7 +86,7 @@ def every_kind_of_response(web: FlaskClient, runtime: Runtime, ticket_id: int, b
 EXPECTED_STATUS = {
     "webhook handshake": 200, "webhook handshake refused": 403, "webhook delivery": 200, "webhook unsigned": 401,
     "webhook bad signature": 403, "webhook not json": 400, "webhook too large": 413, "healthz": 200, "readyz": 200,
-    "unknown address": 404, "stylesheet": 200, "agency page": 200, "agency page tampered link": 404,
+    "unknown address": 404, "stylesheet": 200, "agency page": 200, "agency page tampered link": 410,
     "agency form opened with GET": 405, "agency form without csrf": 400, "agency form error": 422,
     "agency form redirect": 303, "agency page not actionable": 409, "agency page revoked link": 410,
 }
