@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import closed_loop, open_loop  # noqa: E402
 
-SECRET = "bench-secret"
-ENV = {"FB_APP_SECRET": SECRET, "FB_VERIFY_TOKEN": "bench", "SECRET_KEY": "bench", "FB_PAGE_ID": "104000000000001",
-       "LOG_LEVEL": "WARNING"}
+SECRET = "bench-app-secret-0123456789abcdef"  # secrets as production needs them (32 bytes or more)
+ENV = {"FB_APP_SECRET": SECRET, "FB_VERIFY_TOKEN": "bench", "SECRET_KEY": "bench-secret-key-0123456789abcdef",
+       "FB_PAGE_ID": "104000000000001", "LOG_LEVEL": "WARNING"}
 
 
 def comment(n: int, run: str) -> bytes:

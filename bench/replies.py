@@ -41,7 +41,8 @@ from ntbcare.core.settings import Settings  # noqa: E402
 
 PAGE_ID = "104000000000001"
 VERSION = "v25.0"
-ENV = {"FB_APP_SECRET": "bench-secret", "FB_VERIFY_TOKEN": "bench", "SECRET_KEY": "bench", "FB_PAGE_ID": PAGE_ID,
+ENV = {"FB_APP_SECRET": "bench-app-secret-0123456789abcdef", "FB_VERIFY_TOKEN": "bench",
+       "SECRET_KEY": "bench-secret-key-0123456789abcdef", "FB_PAGE_ID": PAGE_ID,
        "FB_PAGE_ACCESS_TOKEN": "bench-token", "LOG_LEVEL": "WARNING"}
 THROTTLE_HEADER = json.dumps({PAGE_ID: [{"type": "pages", "call_count": 100, "total_cputime": 10,
                                          "total_time": 10, "estimated_time_to_regain_access": 1}]})

@@ -26,7 +26,7 @@ from ntbcare.pipeline.runtime import Runtime
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAGE_ID = "104000000000001"
-APP_SECRET = "test-app-secret"
+APP_SECRET = "test-app-secret-0123456789abcdef"  # 32 characters, as Facebook issues them
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
@@ -36,7 +36,7 @@ MODEL_PATH = str(Path(tempfile.mkdtemp(prefix="ntbcare-test-model-")) / "routing
 BASE_ENV = {
     "FB_APP_SECRET": APP_SECRET,
     "FB_VERIFY_TOKEN": "test-verify-token",
-    "SECRET_KEY": "test-secret-key",
+    "SECRET_KEY": "test-secret-key-signs-agency-links-0123",  # 32 bytes or more, as production needs
     "FB_PAGE_ID": PAGE_ID,
     "PUBLIC_BASE_URL": "http://ntbcare.test",
     "ROUTING_MODEL_PATH": MODEL_PATH,

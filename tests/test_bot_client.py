@@ -18,7 +18,7 @@ from tests.conftest import APP_SECRET, PAGE_ID, make_settings
 BASE = "https://graph.test"
 VERSION = "v25.0"
 TOKEN = "EAAPageTokenForTests"
-ROTATED_SECRET = "rotated-app-secret"
+ROTATED_SECRET = "rotated-app-secret-0123456789abcd"
 
 
 def proof(secret: str, token: str = TOKEN) -> str:

@@ -17,7 +17,7 @@ from ntbcare.core.models import Agency, AuditEntry, OutboundMail, RoutingDecisio
 from ntbcare.pipeline.runtime import Runtime
 from routing.decisions import agency_not_ours, assign, mark_not_complaint, training_examples
 from routing.forwarding import schedule_followups, send_due_mails
-from tests.conftest import RecordingDispatcher, drain, make_settings
+from tests.conftest import BASE_ENV, RecordingDispatcher, drain, make_settings
 from tests.test_mailer import RecordingHandler, free_port, smtp_server
 
 
@@ -84,7 +84,7 @@ def test_clear_complaint_is_forwarded_by_email_with_a_signed_link(routed_runtime
     assert "Pagesangan" in text
     link = re.search(r"http://ntbcare\.test/a/([\w.-]+)", text)
     assert link, text
-    claims = read_agency_token("test-secret-key", link.group(1), max_age_seconds=3600)
+    claims = read_agency_token(BASE_ENV["SECRET_KEY"], link.group(1), max_age_seconds=3600)
     assert (claims.ticket_id, claims.agency_code, claims.link_version) == (ticket.id, "PLN", 1)
     with routed_runtime.db.session() as session:
         [mail] = session.scalars(select(OutboundMail)).all()

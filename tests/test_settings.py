@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from ntbcare.core.settings import ConfigError, Settings
-from tests.conftest import BASE_ENV
+from tests.conftest import APP_SECRET, BASE_ENV
+
+PREVIOUS_SECRET = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.mark.parametrize("name", ["FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"])
@@ -50,29 +52,29 @@ def test_defaults_run_on_embedded_sqlite_without_redis():
     assert not settings.uses_redis
     assert settings.graph_api_base_url == "https://graph.facebook.com"
     assert settings.graph_api_version.startswith("v")
-    assert settings.app_secrets == ("test-app-secret",)
+    assert settings.app_secrets == (APP_SECRET,)
 
 
 def test_rotation_accepts_both_secrets():
-    settings = Settings.from_env({**BASE_ENV, "FB_APP_SECRET_PREVIOUS": "old"})
-    assert settings.app_secrets == ("test-app-secret", "old")
+    settings = Settings.from_env({**BASE_ENV, "FB_APP_SECRET_PREVIOUS": PREVIOUS_SECRET})
+    assert settings.app_secrets == (APP_SECRET, PREVIOUS_SECRET)
 
 
 def test_secrets_never_show_in_repr():
     text = repr(Settings.from_env({**BASE_ENV, "FB_PAGE_ACCESS_TOKEN": "EAAGtoken"}))
-    for secret in ("test-app-secret", "test-verify-token", "test-secret-key", "EAAGtoken"):
+    for secret in (BASE_ENV["FB_APP_SECRET"], BASE_ENV["FB_VERIFY_TOKEN"], BASE_ENV["SECRET_KEY"], "EAAGtoken"):
         assert secret not in text
 
 
 def test_dotenv_fills_unset_variables(tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text("FB_APP_SECRET=from-dotenv\nFB_VERIFY_TOKEN=v\nSECRET_KEY=k\n")
+    (tmp_path / ".env").write_text(f"FB_APP_SECRET={'d' * 32}\nFB_VERIFY_TOKEN=v\nSECRET_KEY={'k' * 32}\n")
     monkeypatch.chdir(tmp_path)
     for key in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SECRET_KEY", "e" * 32)
     settings = Settings.from_env()
-    assert settings.fb_app_secret == "from-dotenv"
-    assert settings.secret_key == "from-env"  # the environment wins
+    assert settings.fb_app_secret == "d" * 32
+    assert settings.secret_key == "e" * 32  # the environment wins
 
 
 def test_cli_stops_with_one_line_naming_the_variable(tmp_path):

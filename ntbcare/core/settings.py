@@ -15,6 +15,16 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///ntbcare.db"
 DEFAULT_GRAPH_API_VERSION = "v25.0"
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+MIN_KEY_BYTES = 32
+# The values config.example.env ships (``make run`` copies them into .env): public, so they sign nothing real.
+TRIAL_SECRETS = frozenset({"dev-secret-key-change-me", "dev-app-secret-change-me", "dev-verify-token-change-me"})
+SECRET_VARIABLES = ("SECRET_KEY", "FB_APP_SECRET", "FB_APP_SECRET_PREVIOUS", "FB_VERIFY_TOKEN")
+# Shortest value per variable; app secrets as Facebook issues them are 32 hex characters, the verify token is
+# typed by whoever registers the webhook and only guards the subscription handshake.
+MIN_SECRET_BYTES = {"SECRET_KEY": MIN_KEY_BYTES, "FB_APP_SECRET": 32, "FB_APP_SECRET_PREVIOUS": 32}
+NEW_KEY_HINT = "python -c \"import secrets; print(secrets.token_urlsafe(48))\""
 
 
 class ConfigError(ValueError):
@@ -80,6 +90,41 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
     return value
 
 
+def _environment(env: Mapping[str, str]) -> str:
+    value = _text(env, "NTBCARE_ENV", PRODUCTION).lower()
+    if value not in {PRODUCTION, DEVELOPMENT}:
+        raise ConfigError(f"NTBCARE_ENV must be production (the default) or development, got {value!r}")
+    return value
+
+
+def _check_secrets(env: Mapping[str, str], environment: str) -> None:
+    """Refuse the trial values and short keys: whoever knows a key signs agency links or forges deliveries.
+
+    ``NTBCARE_ENV=development`` (set by ``make run`` on the trial .env) lets a local trial run on them.
+    """
+    if environment == DEVELOPMENT:
+        return
+    for name in SECRET_VARIABLES:
+        value = _text(env, name)
+        if not value:
+            continue
+        if value in TRIAL_SECRETS or "change-me" in value.lower():
+            raise ConfigError(f"{name} is a trial value from config.example.env: {_what_to_do(name)}")
+        minimum = MIN_SECRET_BYTES.get(name, 0)
+        if len(value.encode()) < minimum:
+            raise ConfigError(f"{name} is shorter than {minimum} bytes: {_what_to_do(name)}")
+
+
+def _what_to_do(name: str) -> str:
+    if name.startswith("FB_APP_SECRET"):
+        fix = "copy the app secret from the Facebook app dashboard (Settings > Basic)"
+    elif name == "FB_VERIFY_TOKEN":
+        fix = f"set a random one ({NEW_KEY_HINT}) and type it into the webhook settings"
+    else:
+        fix = f"set a random one ({NEW_KEY_HINT})"
+    return f"{fix}, or NTBCARE_ENV=development for a local trial that is never exposed"
+
+
 def _version(env: Mapping[str, str], name: str) -> str:
     value = _text(env, name, DEFAULT_GRAPH_API_VERSION)
     digits = value[1:].split(".")
@@ -126,6 +171,7 @@ class Settings:
     ack_messenger: bool = True
     hide_pii_comments: bool = True
     human_agent_tag: bool = False
+    environment: str = PRODUCTION
 
     def __repr__(self) -> str:
         shown = []
@@ -143,6 +189,11 @@ class Settings:
         return tuple(s for s in (self.fb_app_secret, self.fb_app_secret_previous) if s)
 
     @property
+    def development(self) -> bool:
+        """A local trial: trial and short secrets were accepted, so the instance must never be exposed."""
+        return self.environment == DEVELOPMENT
+
+    @property
     def uses_redis(self) -> bool:
         return bool(self.redis_url)
 
@@ -153,6 +204,10 @@ class Settings:
         if dotenv and environ is None:
             env.update(_read_dotenv(Path.cwd() / ".env"))
         env.update(os.environ if environ is None else environ)
+        environment = _environment(env)
+        for name in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"):
+            _text(env, name, required=True)
+        _check_secrets(env, environment)
         return cls(
             fb_app_secret=_text(env, "FB_APP_SECRET", required=True),
             fb_app_secret_previous=_text(env, "FB_APP_SECRET_PREVIOUS"),
@@ -189,6 +244,7 @@ class Settings:
             ack_messenger=_bool(env, "ACK_MESSENGER", True),
             hide_pii_comments=_bool(env, "HIDE_PII_COMMENTS", True),
             human_agent_tag=_bool(env, "HUMAN_AGENT_TAG", False),
+            environment=environment,
         )
 
 
