@@ -1,4 +1,5 @@
-"""`ntbcare tickets list|show|assign|not-complaint`: read tickets, and the operator's routing decisions."""
+"""`ntbcare tickets list|show|assign|not-complaint|revoke-links`: read tickets, the operator's routing decisions,
+and revoking a ticket's leaked agency links."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ntbcare.pipeline import decisions
 
 @click.group()
 def tickets() -> None:
-    """List and show tickets; assign them or mark them not a complaint."""
+    """List and show tickets; assign them, mark them not a complaint, or revoke their agency links."""
 
 
 @tickets.command("list")
@@ -99,3 +100,16 @@ def tickets_not_complaint(number: str, by: str) -> None:
         except decisions.DecisionRefused as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(outcome.summary())
+
+
+@tickets.command("revoke-links")
+@click.argument("number")
+@click.option("--by", "by", default="cli", show_default=True, help="operator name, for the audit trail")
+def tickets_revoke_links(number: str, by: str) -> None:
+    """Void every agency link issued for a ticket so far (a leaked one), keeping its agency."""
+    with opened_runtime() as runtime:
+        try:
+            revoked = decisions.revoke_links(runtime.pipeline, number, actor=f"operator:{by}")
+        except decisions.DecisionRefused as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(revoked.summary())

@@ -58,6 +58,31 @@ def assign(pipeline: Pipeline, number: str, agency_code: str, *, actor: str) -> 
     return outcome
 
 
+@dataclass(frozen=True)
+class Revoked:
+    number: str
+    old_version: int
+    new_version: int
+    agency_code: str | None
+
+    def summary(self) -> str:
+        whose = f" of {self.agency_code}" if self.agency_code else ""
+        return (f"{self.number}: every agency link{whose} issued so far is revoked "
+                f"(link version {self.old_version} -> {self.new_version})")
+
+
+def revoke_links(pipeline: Pipeline, number: str, *, actor: str) -> Revoked:
+    """Void every link issued for a ticket (one leaked) without reassigning it: links carry the version they
+    were issued with, and only the current one opens the ticket. The next link e-mailed works."""
+    with pipeline.db.scope() as session:
+        ticket = _ticket(session, number)
+        old = ticket.link_version
+        ticket.link_version = old + 1
+        audit(session, ticket, "links_revoked", actor=actor,
+              detail={"from_version": old, "to_version": ticket.link_version, "agency": ticket.agency_code})
+        return Revoked(ticket.number, old, ticket.link_version, ticket.agency_code)
+
+
 def not_complaint(pipeline: Pipeline, number: str, *, actor: str) -> Outcome:
     """An operator says a ticket is not a complaint (reversible by assigning it)."""
     with pipeline.db.scope() as session:
