@@ -13,8 +13,8 @@ from sqlalchemy import inspect
 from ntbcare.core.db import Database
 from ntbcare.core.models import Base
 
-TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "citizens", "deliveries", "events", "outbound_mails",
-          "replies", "reply_templates", "routing_decisions", "service_flags", "ticket_counters",
+TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "citizens", "deliveries", "events",
+          "outbound_mails", "replies", "reply_templates", "routing_decisions", "service_flags", "ticket_counters",
           "ticket_messages", "tickets"}
 
 
