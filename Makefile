@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 # On the trial .env (secrets still ending in -change-me) the service runs in development mode, which accepts them;
 # once .env holds real secrets it runs as in production.
 run: $(VENV)/.installed
-	@test -f .env || { cp config.example.env .env; echo "created .env from config.example.env (trial values: edit before production)"; }
+	@test -f .env || { install -m 600 config.example.env .env; echo "created .env from config.example.env (trial values: edit before production)"; }
 	@if grep -qE '^[A-Z_]+=.*change-me' .env; then \
 	  echo "development mode: trial secrets accepted; never expose this instance"; \
 	  export NTBCARE_ENV=development; fi; \

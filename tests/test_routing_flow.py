@@ -269,6 +269,7 @@ def test_cli_agencies_export_import_round_trip(tmp_path, database_url):
     exported = tmp_path / "agencies.yaml"
     result = runner.invoke(cli, ["agencies", "export", str(exported)], env=env)
     assert result.exit_code == 0, result.output
+    assert exported.stat().st_mode & 0o777 == 0o600  # contacts' addresses: readable by the deployer only
     text = exported.read_text(encoding="utf-8")
     assert "code: PUPRPKP" in text
     import yaml

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ntbcare.cli.common import opened_runtime
 from ntbcare.core.models import Agency
+from ntbcare.core.security import private_file
 from ntbcare.pipeline.bootstrap import seed_agencies
 from routing.registry import load_registry
 
@@ -52,6 +53,7 @@ def agencies_export(file: Path | None) -> None:
     if file is None:
         click.echo(text, nl=False)
     else:
+        private_file(file)  # it lists the agencies' contact addresses
         file.write_text(text, encoding="utf-8")
         click.echo(f"{len(rows)} agencies written to {file}", err=True)
 
