@@ -60,7 +60,8 @@ def run(host: str, port: int) -> None:
 
 
 @click.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to bind; keep 127.0.0.1 behind a reverse proxy on the same machine")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int,
               help="gunicorn worker processes [default: 1 on SQLite (one writer), 2 on PostgreSQL]")
