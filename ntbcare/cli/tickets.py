@@ -4,7 +4,8 @@ and revoking a ticket's leaked agency links."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import click
 
@@ -13,6 +14,11 @@ from ntbcare.core.lifecycle import find_ticket
 from ntbcare.core.models import TicketStatus
 from ntbcare.core.queries import list_tickets, ticket_detail, ticket_to_dict
 from ntbcare.pipeline import decisions
+from ntbcare.pipeline.join import Pipeline
+
+
+class Summarised(Protocol):
+    def summary(self) -> str: ...
 
 
 @click.group()
@@ -81,12 +87,7 @@ def tickets_show(number: str, as_json: bool) -> None:
 @click.option("--by", "by", default="cli", show_default=True, help="operator name, for the audit trail")
 def tickets_assign(number: str, agency: str, by: str) -> None:
     """Give a ticket to AGENCY (a code); the agency is e-mailed and the model learns from it."""
-    with opened_runtime() as runtime:
-        try:
-            outcome = decisions.assign(runtime.pipeline, number, agency, actor=f"operator:{by}")
-        except decisions.DecisionRefused as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(outcome.summary())
+    _decide(lambda pipeline: decisions.assign(pipeline, number, agency, actor=f"operator:{by}"))
 
 
 @tickets.command("not-complaint")
@@ -94,12 +95,7 @@ def tickets_assign(number: str, agency: str, by: str) -> None:
 @click.option("--by", "by", default="cli", show_default=True)
 def tickets_not_complaint(number: str, by: str) -> None:
     """Mark a ticket as not a complaint (reversible by assigning it)."""
-    with opened_runtime() as runtime:
-        try:
-            outcome = decisions.not_complaint(runtime.pipeline, number, actor=f"operator:{by}")
-        except decisions.DecisionRefused as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(outcome.summary())
+    _decide(lambda pipeline: decisions.not_complaint(pipeline, number, actor=f"operator:{by}"))
 
 
 @tickets.command("revoke-links")
@@ -107,9 +103,14 @@ def tickets_not_complaint(number: str, by: str) -> None:
 @click.option("--by", "by", default="cli", show_default=True, help="operator name, for the audit trail")
 def tickets_revoke_links(number: str, by: str) -> None:
     """Void every agency link issued for a ticket so far (a leaked one), keeping its agency."""
+    _decide(lambda pipeline: decisions.revoke_links(pipeline, number, actor=f"operator:{by}"))
+
+
+def _decide(decide: Callable[[Pipeline], Summarised]) -> None:
+    """Make an operator's decision through the pipeline; a refusal is one line and exit status 1."""
     with opened_runtime() as runtime:
         try:
-            revoked = decisions.revoke_links(runtime.pipeline, number, actor=f"operator:{by}")
+            outcome = decide(runtime.pipeline)
         except decisions.DecisionRefused as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(revoked.summary())
+    click.echo(outcome.summary())
