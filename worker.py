@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from typing import Any
 
@@ -68,6 +69,16 @@ class ModelRefreshingWorker(Worker):
             except Exception:  # the job itself reports a broken model; the worker keeps serving
                 log.exception("could not load the routing model at %s", self.model_path)
         super().fork_work_horse(job, queue)
+
+    def setup_work_horse_signals(self) -> None:
+        """The work-horse ignores SIGTERM (and SIGINT), so stopping the service never cuts a job short.
+
+        systemd signals every process of a service, work-horse included; RQ's horse would die at once and roll
+        its job back. Ignoring it, the horse finishes while the parent, told to stop, takes no further job and
+        exits after it; a second signal makes the parent kill the horse outright (SIGKILL).
+        """
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def run_sweeper(settings: Settings, parent_pid: int) -> None:
