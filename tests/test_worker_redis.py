@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,22 +13,28 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
 from sqlalchemy import func, insert, select
 
+from ingest.processing import process_batch
 from ntbcare.app import create_app
-from ntbcare.core.models import Delivery, Ticket
-from ntbcare.pipeline.dispatch import INGEST_JOB, INGEST_QUEUE, RQDispatcher
+from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.models import AuditEntry, Delivery, Ticket
+from ntbcare.pipeline.classifier import cached_stamp, load_classifier
+from ntbcare.pipeline.dispatch import INGEST_JOB, RQDispatcher
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.pipeline.sweeper import sweep
 from tests.conftest import BASE_ENV, fixture_bytes, make_settings, redis_url, sign
+from tests.test_cli_worker import descendants
+from worker import ModelRefreshingWorker, run_worker
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 def redis_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from redis import Redis
-
     url = redis_url()
     conn = Redis.from_url(url)
     conn.flushdb()
@@ -50,7 +58,7 @@ def comment_body(n: int) -> bytes:
 
 
 def counts(db) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
-    with db.session() as session:
+    with db.scope() as session:  # queued on SQLite's write lock with the workers' writes: never starved
         pending = session.scalar(select(func.count()).where(Delivery.status == "pending"))
         done = session.scalar(select(func.count()).where(Delivery.status == "done"))
         tickets = session.scalar(select(func.count()).select_from(Ticket))
@@ -66,14 +74,15 @@ def wait_for_enqueued(queue, n: int, timeout: float = 60.0) -> None:  # type: ig
 
 
 def test_rq_jobs_carry_ids_only_and_become_tickets(redis_env, db):
-    from worker import run_worker
-
     settings = make_settings(DATABASE_URL=redis_env["DATABASE_URL"], REDIS_URL=redis_env["REDIS_URL"])
     runtime = Runtime.build(settings, mode="web", db=db)
     assert isinstance(runtime.dispatcher, RQDispatcher)
     client = create_app(runtime=runtime).test_client()
-    for name in ("feed__comment__add", "feed__comment__add", "messaging__message__text"):
-        body = fixture_bytes(name)
+    comment = fixture_bytes("feed__comment__add")
+    payload = json.loads(comment)
+    payload["entry"][0]["time"] += 1  # Facebook redelivers the same event in a batch of another time
+    redelivered = json.dumps(payload).encode()
+    for body in (comment, redelivered, fixture_bytes("messaging__message__text")):
         assert client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)}).status_code == 200
     queue = runtime.dispatcher.queue
     wait_for_enqueued(queue, 3)
@@ -90,10 +99,6 @@ def test_rq_jobs_carry_ids_only_and_become_tickets(redis_env, db):
 
 
 def test_redis_flushed_while_deliveries_are_pending_the_sweeper_recovers_them(redis_env, db):
-    from redis import Redis
-
-    from worker import run_worker
-
     settings = make_settings(DATABASE_URL=redis_env["DATABASE_URL"], REDIS_URL=redis_env["REDIS_URL"])
     runtime = Runtime.build(settings, mode="web", db=db)
     client = create_app(runtime=runtime).test_client()
@@ -145,6 +150,10 @@ def test_worker_killed_mid_burst_every_delivery_becomes_one_ticket(redis_env, db
         done_before = counts(db)[1]
         assert 0 < done_before < total, "the kill must land in the middle of the burst"
     finally:
+        # the work-horse runs in a process group of its own: kill it by pid, or it would finish its job
+        for pid in [*descendants(first.pid), first.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     killed_at = time.monotonic()
@@ -164,5 +173,60 @@ def test_worker_killed_mid_burst_every_delivery_becomes_one_ticket(redis_env, db
     assert len(set(origins)) == total
 
 
-def test_queue_name_is_stable():
-    assert INGEST_QUEUE == "ntbcare-ingest"
+def test_a_worker_takes_ingest_jobs_before_routing_jobs(redis_env, db):
+    """README: routing is its own job on a queue taken after the ingest queue, so a burst becomes tickets at full
+    speed. A routing job waiting before an ingest job still runs after it."""
+    settings = make_settings(DATABASE_URL=redis_env["DATABASE_URL"], REDIS_URL=redis_env["REDIS_URL"])
+    first, second = (insert_delivery(db, comment_body(n), source="webhook") for n in (1, 2))
+    process_batch(db, [first], page_id=settings.fb_page_id, max_attempts=settings.max_delivery_attempts)
+    with db.session() as session:
+        [waiting] = session.scalars(select(Ticket.id)).all()
+    rq = RQDispatcher(settings.redis_url)
+    rq.enqueue_route([waiting])  # enqueued first...
+    rq.enqueue_now([second])  # ...on the queue the web processes and sweepers feed
+
+    run_worker(settings, burst=True)
+
+    with db.session() as session:
+        ingested_at = session.scalar(select(Delivery.processed_at).where(Delivery.id == second))
+        routed_at = session.scalar(select(AuditEntry.at).where(AuditEntry.ticket_id == waiting,
+                                                                 AuditEntry.from_status == "new"))
+        statuses = session.scalars(select(Ticket.status)).all()
+    assert ingested_at is not None and routed_at is not None
+    assert ingested_at <= routed_at  # the later ingest job ran before the waiting routing job
+    assert len(statuses) == 2 and "new" not in statuses  # both routed: the waiting one and the new one
+
+
+@pytest.fixture
+def queue_redis() -> Iterator[Redis]:
+    conn = Redis.from_url(redis_url())
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+def test_a_running_worker_forks_its_jobs_with_the_retrained_model(queue_redis, tmp_path):
+    """After `ntbcare routing train` replaces the model file, the worker reloads it in its parent before the next
+    fork: the parent and the work-horse hold the new model, and no horse loads it itself."""
+    trained = load_classifier(BASE_ENV["ROUTING_MODEL_PATH"])  # trained once per run from the bundled seed
+    path = str(tmp_path / "routing-model.pkl")
+    shutil.copyfile(BASE_ENV["ROUTING_MODEL_PATH"], path)
+    old = load_classifier(path)  # what the worker loaded at start
+    old_stamp = cached_stamp(path)
+    assert old_stamp is not None and old is not trained
+
+    shutil.copyfile(BASE_ENV["ROUTING_MODEL_PATH"], path + ".new")  # a retrain writes a new file over the old one
+    os.replace(path + ".new", path)
+    new_stamp = old_stamp + 60 * 10**9
+    os.utime(path, ns=(new_stamp, new_stamp))
+
+    queue = Queue("ntbcare-test-model", connection=queue_redis, serializer=JSONSerializer)
+    job = queue.enqueue("ntbcare.pipeline.classifier.cached_stamp", path)  # what the work-horse holds
+    worker = ModelRefreshingWorker([queue], connection=queue_redis, serializer=JSONSerializer)
+    worker.model_path = path
+    assert worker.work(burst=True)
+
+    assert cached_stamp(path) == new_stamp  # the parent reloaded before forking
+    assert load_classifier(path) is not old
+    assert job.get_status(refresh=True) == "finished"
+    assert job.return_value(refresh=True) == new_stamp  # the horse inherited the new model
