@@ -66,8 +66,11 @@ def test_sha1_header_alone_is_not_enough(client, runtime):
     assert r.status_code == 401 and stored(runtime) == 0
 
 
+NEW_SECRET = "rotated-app-secret-fedcba9876543210"  # as long as the secrets Facebook issues
+
+
 def test_previous_secret_is_accepted_during_rotation(db, sqlite_url):
-    settings_ = make_settings(DATABASE_URL=str(db.engine.url), FB_APP_SECRET="new-secret",
+    settings_ = make_settings(DATABASE_URL=str(db.engine.url), FB_APP_SECRET=NEW_SECRET,
                               FB_APP_SECRET_PREVIOUS=APP_SECRET)
     from ntbcare.pipeline.runtime import Runtime
 
@@ -77,7 +80,7 @@ def test_previous_secret_is_accepted_during_rotation(db, sqlite_url):
     def status(secret: str) -> int:
         return client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body, secret)}).status_code
 
-    assert [status("new-secret"), status(APP_SECRET), status("retired")] == [200, 200, 403]
+    assert [status(NEW_SECRET), status(APP_SECRET), status("retired")] == [200, 200, 403]
 
 
 def test_emoji_and_non_ascii_bodies_verify_on_raw_bytes(post, runtime):
@@ -117,8 +120,8 @@ def test_signed_but_unknown_object_is_acknowledged_and_recorded(post, runtime):
     assert stored(runtime) == 1
 
 
-def test_a_locked_database_gets_503_within_a_second(tmp_path):
-    """SQLite held by another writer: answer 503 fast so Facebook redelivers, never hang."""
+def test_a_locked_database_gets_503_with_retry_after_and_stores_nothing(tmp_path):
+    """SQLite held by another writer: answer 503 so Facebook redelivers, never hang, keep nothing half-stored."""
     url = f"sqlite:///{tmp_path / 'locked.db'}"
     from ntbcare.core.migrate import upgrade
     from ntbcare.pipeline.runtime import Runtime
@@ -133,9 +136,9 @@ def test_a_locked_database_gets_503_within_a_second(tmp_path):
         body = fixture_bytes("feed__comment__add")
         started = time.monotonic()
         r = client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)})
-        elapsed = time.monotonic() - started
-        assert r.status_code == 503 and elapsed < 1.0
-        assert r.headers["Retry-After"]
+        assert time.monotonic() - started < 10  # answered while the lock is still held: never hangs
+        assert r.status_code == 503
+        assert int(r.headers["Retry-After"]) > 0
         ready = client.get("/readyz")
     finally:
         blocker.rollback()
@@ -143,11 +146,39 @@ def test_a_locked_database_gets_503_within_a_second(tmp_path):
     # Readiness reads without a transaction, so it neither waits for nor takes the write lock: the database is
     # reachable (readers work in WAL mode) and only the write path answers 503 until the lock is released.
     assert ready.status_code == 200
+    assert stored(rt) == 0 and rt.dispatcher.dispatched == []
     r = client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)})
     assert r.status_code == 200
+    assert stored(rt) == 1
 
 
-def test_unreachable_postgres_gets_503_within_a_second(sqlite_url):
+def test_a_database_slower_than_the_commit_timeout_gets_503_before_it_answers(tmp_path):
+    """WEBHOOK_COMMIT_TIMEOUT bounds the wait: the database would keep the request 30 s, Facebook gets 503."""
+    url = f"sqlite:///{tmp_path / 'slow.db'}"
+    from ntbcare.core.migrate import upgrade
+    from ntbcare.pipeline.runtime import Runtime
+
+    db = Database(url, busy_timeout_ms=30_000)
+    upgrade(db.engine)
+    rt = Runtime(settings=make_settings(DATABASE_URL=url, WEBHOOK_COMMIT_TIMEOUT="0.2"), db=db,
+                 dispatcher=RecordingDispatcher())
+    client = create_app(runtime=rt).test_client()
+    blocker = Database(url).engine.raw_connection()
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        body = fixture_bytes("feed__comment__add")
+        started = time.monotonic()
+        r = client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)})
+        assert time.monotonic() - started < 10  # the commit timeout, not the database's 30 s, ended the wait
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+    finally:
+        blocker.rollback()
+        blocker.close()
+    r = client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)})
+    assert r.status_code == 200  # the redelivery is taken once the database is back
+
+
+def test_unreachable_postgres_gets_503_and_stays_live(sqlite_url):
     from ntbcare.pipeline.runtime import Runtime
 
     url = "postgresql://127.0.0.1:9/nowhere"  # discard port: nothing listens
@@ -156,7 +187,9 @@ def test_unreachable_postgres_gets_503_within_a_second(sqlite_url):
     body = fixture_bytes("feed__comment__add")
     started = time.monotonic()
     r = client.post("/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)})
-    assert r.status_code == 503 and time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10  # never hangs
+    assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+    assert rt.dispatcher.dispatched == []
     assert client.get("/readyz").status_code == 503
     assert client.get("/healthz").status_code == 200
 
@@ -197,7 +230,8 @@ def test_unsigned_input_never_gets_in_and_never_500s(client, runtime, body, head
         r = client.post("/webhook", data=body, headers=headers)
     except ValueError:  # werkzeug refuses header values with control characters before we see them
         return
-    assert r.status_code in (401, 403)
+    # README: 401 without X-Hub-Signature-256, 403 with a signature that does not match
+    assert r.status_code == (401 if not header else 403)
     assert stored(runtime) == 0
 
 
