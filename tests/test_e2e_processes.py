@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,10 +20,36 @@ from tests.conftest import BASE_ENV, drop_postgres_database, fixture_bytes, fres
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+class Server:
+    """A server command started on port 0: the kernel picks a free port when gunicorn binds, and the port is
+    read back from gunicorn's "Listening at" line, so no other process can take it in between."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "ntbcare.cli", *args, "--port", "0"],
+                                     env={**env, "LOG_LEVEL": "INFO"}, cwd=cwd, start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.port: int | None = None
+        self.lines: list[str] = []
+        self._bound = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="server-stderr", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:  # read to the end, so a chatty server never blocks on a full pipe
+            self.lines.append(line)
+            match = LISTENING.search(line)
+            if match and self.port is None:
+                self.port = int(match.group(1))
+                self._bound.set()
+        self._bound.set()
+
+    def base_url(self, timeout: float = 90) -> str:
+        assert self._bound.wait(timeout) and self.port is not None, "".join(self.lines[-20:]) or "no port bound"
+        return f"http://127.0.0.1:{self.port}"
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:  # type: ignore[type-arg]
@@ -71,11 +98,10 @@ def stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
 def test_ntbcare_run_on_embedded_defaults(tmp_path):
     """One command, SQLite and the in-process queue: signed deliveries become tickets."""
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **BASE_ENV}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "ntbcare.cli", "run", "--port", str(port)], env=env,
-                            cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = Server(["run"], env, tmp_path)
+    proc = server.proc
     try:
+        base = server.base_url()
         wait_ready(base, proc)
         assert (tmp_path / "ntbcare.db").exists()
         challenge = requests.get(base + "/webhook", timeout=5, params={
@@ -89,7 +115,6 @@ def test_ntbcare_run_on_embedded_defaults(tmp_path):
         assert sorted(t["channel"] for t in tickets) == ["comment", "messenger", "post"]
     finally:
         stop(proc)
-        proc.stderr.close()  # type: ignore[union-attr]
 
 
 def test_serve_with_two_workers_on_postgres_and_redis(tmp_path):
@@ -104,13 +129,13 @@ def test_serve_with_two_workers_on_postgres_and_redis(tmp_path):
     procs: list[subprocess.Popen] = []  # type: ignore[type-arg]
     try:
         assert ntbcare(env, tmp_path, "init").returncode == 0
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        for args in (["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-                     ["worker", "--name", "w1"], ["worker", "--name", "w2"]):
-            procs.append(subprocess.Popen([sys.executable, "-m", "ntbcare.cli", *args], env=env, cwd=tmp_path,
-                                          start_new_session=True, stdout=subprocess.DEVNULL,
+        server = Server(["serve", "--host", "127.0.0.1", "--workers", "2"], env, tmp_path)
+        procs.append(server.proc)
+        for name in ("w1", "w2"):
+            procs.append(subprocess.Popen([sys.executable, "-m", "ntbcare.cli", "worker", "--name", name], env=env,
+                                          cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
+        base = server.base_url()
         wait_ready(base, procs[0])
         bodies = []
         for n in range(120):
