@@ -61,11 +61,12 @@ class ModelRefreshingWorker(Worker):
     """
 
     model_path: str = ""
+    secret_key: str | None = None  # the model file is signed with a key derived from SECRET_KEY
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         if self.model_path:
             try:
-                load_classifier(self.model_path)
+                load_classifier(self.model_path, self.secret_key)
             except Exception:  # the job itself reports a broken model; the worker keeps serving
                 log.exception("could not load the routing model at %s", self.model_path)
         super().fork_work_horse(job, queue)
@@ -108,7 +109,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
-    load_classifier(settings.routing_model_path)  # loaded before forking, so every work-horse inherits it
+    # Loaded before forking, so every work-horse inherits it.
+    load_classifier(settings.routing_model_path, settings.secret_key)
     sweeper = multiprocessing.get_context("spawn").Process(
         target=run_sweeper, args=(settings, os.getpid()), name="ntbcare-sweeper", daemon=True
     )
@@ -123,7 +125,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         job_monitoring_interval=10,
         maintenance_interval=30,
     )
-    worker.model_path = settings.routing_model_path
+    worker.model_path, worker.secret_key = settings.routing_model_path, settings.secret_key
     log.info("worker %s listening on %s and %s", worker.name, INGEST_QUEUE, ROUTE_QUEUE)
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

@@ -43,7 +43,7 @@ def load_classifier(path: str, secret_key: str | None = None) -> Classifier:
 
     Cached per process and reloaded when the file's mtime changes, so a retrained model reaches running
     processes without a restart. An RQ worker calls this in its parent before every fork
-    (:func:`worker.refresh_classifier`), so work-horses inherit the current model and never load it.
+    (`worker.ModelRefreshingWorker.fork_work_horse`), so work-horses inherit the current model and never load it.
     """
     # Imported here: scikit-learn and numpy stay out of web processes that never classify.
     from routing.classify import Classifier
