@@ -13,6 +13,10 @@ from routing.verdict import Classification
 
 logger = logging.getLogger(__name__)
 
+# The classifier reads at most this much of a text: one Facebook comment's worth. Its cost grows with the text,
+# and a body of megabytes (a paste, an attack) must not hold a worker for seconds.
+MAX_TEXT_CHARS = 8_000
+
 
 class Classifier:
     """A trained model plus the decision rules (threshold, margin, jurisdiction) stored with it."""
@@ -48,8 +52,9 @@ class Classifier:
         return self.classify_many([text])[0]
 
     def classify_many(self, texts: Iterable[str]) -> list[Classification]:
-        """Classify a batch (vectorised: much faster per text than one call each)."""
-        texts = list(texts)
+        """Classify a batch (vectorised: much faster per text than one call each); each text is read up to
+        :data:`MAX_TEXT_CHARS`."""
+        texts = [text[:MAX_TEXT_CHARS] for text in texts]
         if not texts:
             return []
         analyses = self.model.analyse(texts)

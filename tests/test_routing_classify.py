@@ -210,3 +210,14 @@ def test_road_of_unknown_status_goes_to_review_but_a_provincial_road_is_routed(c
     assert unknown.complaint and unknown.agency is None
     assert unknown.abstain_reason == "jurisdiction_unknown"
     assert provincial.candidates[0]["agency"] == "PUPRPKP"
+
+
+def test_the_classifier_reads_a_text_only_up_to_its_cap(classifier):
+    """A text of megabytes (a paste, an attack) must not hold a worker: only its first MAX_TEXT_CHARS count."""
+    from routing.classify import MAX_TEXT_CHARS
+
+    road = "Jalan provinsi ke Sembalun berlubang besar, mohon Dinas PUPR perbaiki. "
+    power = "Listrik padam sejak pagi di Kelurahan Pagesangan Mataram, token sudah diisi tetap mati. Tolong PLN. "
+    head = (road * 200)[:MAX_TEXT_CHARS]
+    assert classifier.classify(power * 20).agency == "PLN"
+    assert classifier.classify(head + power * 2000).to_json() == classifier.classify(head).to_json()
