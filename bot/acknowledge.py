@@ -54,3 +54,19 @@ def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Tick
             owed.append(owe_reply(session, ticket, key=f"ack-private:{ticket.id}", kind="ack",
                                   channel=PRIVATE_REPLY, target_id=target, text=text))
     return owed
+
+
+def hide_changed_comments(session: Session, settings: Settings,
+                          comments: list[tuple[Ticket, str, str]]) -> list[Reply]:
+    """Public comments added to a known ticket or edited later are checked again: one that now shows a NIK,
+    a phone number or an e-mail address is hidden (once per comment), as at the ticket's opening."""
+    if not settings.hide_pii_comments:
+        return []
+    owed: list[Reply] = []
+    for ticket, comment_id, text in comments:
+        if not contains_personal_data(text or ""):
+            continue
+        key = f"hide:{ticket.id}" if comment_id == public_target(ticket) else f"hide:{ticket.id}:{comment_id}"
+        owed.append(owe_reply(session, ticket, key=key, kind="privacy", channel=HIDE, target_id=comment_id,
+                              text="is_hidden=true"))
+    return owed

@@ -20,7 +20,7 @@ from ingest.events import NormalizedEvent, ParsedItem, UnsupportedItem
 from ingest.status_requests import StatusRequest
 from ingest.ticket_rules import apply_event
 from ntbcare.core.lifecycle import WITA, ensure_ticket_counter, reserve_ticket_numbers
-from ntbcare.core.models import Event, Ticket
+from ntbcare.core.models import Event, Ticket, TicketMessage
 
 
 @dataclass
@@ -29,11 +29,18 @@ class ApplyResult:
 
     new_tickets: list[Ticket]
     status_requests: list[StatusRequest]
+    changed_comments: list[TicketMessage]
 
     @property
     def opened_ticket_ids(self) -> list[int]:
         """Ids of the tickets this batch opened (known after the flush), for the routing job."""
         return [t.id for t in self.new_tickets]
+
+    @property
+    def changed_comment_ids(self) -> list[tuple[int, str]]:
+        """(ticket id, comment id) of known tickets' public comments added or edited by this batch."""
+        return [(m.ticket.id, m.external_id) for m in self.changed_comments if m.ticket.id not in
+                {t.id for t in self.new_tickets}]
 
 
 def apply_batch(
@@ -50,7 +57,8 @@ def apply_batch(
                 _apply_item(state, delivery_id, item, page_id)
         _number_new_tickets(session, state.new_tickets)
     session.flush()
-    return ApplyResult(new_tickets=state.new_tickets, status_requests=state.status_requests)
+    return ApplyResult(new_tickets=state.new_tickets, status_requests=state.status_requests,
+                       changed_comments=state.changed_comments)
 
 
 def _apply_item(state: BatchState, delivery_id: int, item: ParsedItem, page_id: str) -> None:

@@ -45,6 +45,8 @@ class BatchState:
                             {e.author_id for e in events if e.source == "messenger" and e.author_id})
         self.new_tickets: list[Ticket] = []
         self.status_requests: list[StatusRequest] = []
+        # Public comments whose text this batch added to a known ticket or edited: checked again for personal data.
+        self.changed_comments: list[TicketMessage] = []
 
     def _load_messages(self, external_ids: set[str]) -> None:
         """Known messages (with their tickets) and removals seen before their add, for these ids."""

@@ -44,6 +44,8 @@ class BatchResult:
     skipped: list[int] = field(default_factory=list)
     opened_ticket_ids: list[int] = field(default_factory=list)
     status_requests: list[StatusRequest] = field(default_factory=list)
+    # (ticket id, comment id): public comments of known tickets added or edited, to check for personal data.
+    changed_comments: list[tuple[int, str]] = field(default_factory=list)
 
 
 def retry_delay(attempt: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -112,6 +114,7 @@ def _process_chunk(
             _mark_done(delivery, len(items), at, result)
         result.opened_ticket_ids.extend(applied.opened_ticket_ids)
         result.status_requests.extend(applied.status_requests)
+        result.changed_comments.extend(applied.changed_comment_ids)
 
 
 def _parse(delivery: Delivery, page_id: str) -> list[ParsedItem]:
@@ -148,6 +151,7 @@ def _process_one(
             for part in applied:
                 result.opened_ticket_ids.extend(part.opened_ticket_ids)
                 result.status_requests.extend(part.status_requests)
+                result.changed_comments.extend(part.changed_comment_ids)
             return
         except IntegrityError as exc:
             error = exc

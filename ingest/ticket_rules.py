@@ -21,6 +21,9 @@ from ntbcare.core.models import Channel, Citizen, Ticket, TicketMessage, TicketS
 Outcome = tuple[Ticket | None, str, str | None]
 
 
+# Messages that are public comments on Facebook (hidden when they show personal data).
+PUBLIC_COMMENT_KINDS = frozenset({"comment", "reply"})
+
 def apply_event(state: BatchState, ev: NormalizedEvent, page_id: str) -> Outcome:
     """Apply one new (not yet seen) event to the tickets in ``state``."""
     if ev.is_from_page or (page_id and ev.author_id == page_id):
@@ -89,7 +92,9 @@ def _add_message(state: BatchState, ticket: Ticket, ev: NormalizedEvent, kind: s
 
 def _join(state: BatchState, ticket: Ticket, ev: NormalizedEvent, kind: str) -> None:
     """Add a citizen's further message to an existing ticket."""
-    _add_message(state, ticket, ev, kind)
+    message = _add_message(state, ticket, ev, kind)
+    if kind in PUBLIC_COMMENT_KINDS:
+        state.changed_comments.append(message)
     ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
     _refresh_text(ticket)
     audit(state.session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
@@ -135,6 +140,8 @@ def _on_feed_edit(state: BatchState, ev: NormalizedEvent) -> Outcome:
     message.text = ev.text
     message.occurred_at = ev.occurred_at
     _refresh_text(ticket)
+    if message.kind in PUBLIC_COMMENT_KINDS:
+        state.changed_comments.append(message)
     audit(state.session, ticket, "text_edited", actor="citizen",
           detail={"external_id": ev.external_id, "previous": previous, "new": ev.text})
     return ticket, "applied", None

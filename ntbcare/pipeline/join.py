@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.acknowledge import acknowledge_tickets
+from bot.acknowledge import acknowledge_tickets, hide_changed_comments
 from bot.outcomes import ReplyReport
 from bot.sender import send_due_replies
 from bot.status import owe_status_reply
 from ingest.processing import BatchResult, process_batch
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
-from ntbcare.core.models import Ticket, utcnow
+from ntbcare.core.models import Ticket, TicketMessage, utcnow
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
@@ -89,7 +89,27 @@ class Pipeline:
                 self.answer_status_requests(result.status_requests)
             except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again
                 log.exception("answering %d status requests failed", len(result.status_requests))
+        if result.changed_comments:
+            try:
+                self.recheck_comments(result.changed_comments)
+            except Exception:  # the comments stay visible until the citizen's next change; logged for operators
+                log.exception("checking %d changed comments for personal data failed", len(result.changed_comments))
         return result
+
+    def recheck_comments(self, changed: list[tuple[int, str]]) -> list[int]:
+        """Hide public comments that showed personal data only after their ticket opened (an edit, a reply)."""
+        with self.db.scope() as session:
+            comments = []
+            for ticket_id, comment_id in changed:
+                message = session.scalars(select(TicketMessage).where(TicketMessage.external_id == comment_id)).first()
+                ticket = session.get(Ticket, ticket_id)
+                if message is not None and ticket is not None and not message.removed:
+                    comments.append((ticket, comment_id, message.text or ""))
+            owed = hide_changed_comments(session, self.settings, comments)
+            session.flush()
+            reply_ids = [reply.id for reply in owed]
+        self.send_replies(reply_ids)
+        return reply_ids
 
     def route(self, ticket_ids: list[int] | None = None, *, older_than: float = 0.0) -> RouteResult:
         """Classify tickets still ``new``, then in one transaction apply the verdicts and owe the forward
