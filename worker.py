@@ -61,7 +61,7 @@ class ModelRefreshingWorker(Worker):
     """
 
     model_path: str = ""
-    secret_key: str | None = None  # the model file is signed with a key derived from SECRET_KEY
+    secret_key: str = ""  # the model file is signed with a key derived from SECRET_KEY
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         if self.model_path:

@@ -37,7 +37,8 @@ def worker_env(database_url: str, db: Database, tmp_path: Path) -> Iterator[dict
     url = redis_url()
     redis = Redis.from_url(url)
     redis.flushdb()
-    load_classifier(BASE_ENV["ROUTING_MODEL_PATH"])  # trained before the worker starts, not by it
+    # Trained before the worker starts, not by it.
+    load_classifier(BASE_ENV["ROUTING_MODEL_PATH"], BASE_ENV["SECRET_KEY"])
     yield {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **BASE_ENV, "DATABASE_URL": database_url,
            "REDIS_URL": url, "LOG_LEVEL": "WARNING", "INGEST_BATCH_SIZE": str(JOB_SIZE)}
     redis.flushdb()

@@ -139,7 +139,8 @@ def test_worker_killed_mid_burst_every_delivery_becomes_one_ticket(redis_env, db
         session.execute(insert(Delivery), rows)
     from ntbcare.pipeline.classifier import load_classifier
 
-    load_classifier(redis_env["ROUTING_MODEL_PATH"])  # trained before the clock starts, not by the worker
+    # Trained before the clock starts, not by the worker.
+    load_classifier(redis_env["ROUTING_MODEL_PATH"], BASE_ENV["SECRET_KEY"])
     env = {**os.environ, **redis_env}
     cmd = [sys.executable, "-m", "ntbcare.cli", "worker"]
     first = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.DEVNULL)
@@ -208,10 +209,11 @@ def queue_redis() -> Iterator[Redis]:
 def test_a_running_worker_forks_its_jobs_with_the_retrained_model(queue_redis, tmp_path):
     """After `ntbcare routing train` replaces the model file, the worker reloads it in its parent before the next
     fork: the parent and the work-horse hold the new model, and no horse loads it itself."""
-    trained = load_classifier(BASE_ENV["ROUTING_MODEL_PATH"])  # trained once per run from the bundled seed
+    # Trained once per run from the bundled seed.
+    trained = load_classifier(BASE_ENV["ROUTING_MODEL_PATH"], BASE_ENV["SECRET_KEY"])
     path = str(tmp_path / "routing-model.pkl")
     shutil.copyfile(BASE_ENV["ROUTING_MODEL_PATH"], path)
-    old = load_classifier(path)  # what the worker loaded at start
+    old = load_classifier(path, BASE_ENV["SECRET_KEY"])  # what the worker loaded at start
     old_stamp = cached_stamp(path)
     assert old_stamp is not None and old is not trained
 
@@ -223,10 +225,10 @@ def test_a_running_worker_forks_its_jobs_with_the_retrained_model(queue_redis, t
     queue = Queue("ntbcare-test-model", connection=queue_redis, serializer=JSONSerializer)
     job = queue.enqueue("ntbcare.pipeline.classifier.cached_stamp", path)  # what the work-horse holds
     worker = ModelRefreshingWorker([queue], connection=queue_redis, serializer=JSONSerializer)
-    worker.model_path = path
+    worker.model_path, worker.secret_key = path, BASE_ENV["SECRET_KEY"]
     assert worker.work(burst=True)
 
     assert cached_stamp(path) == new_stamp  # the parent reloaded before forking
-    assert load_classifier(path) is not old
+    assert load_classifier(path, BASE_ENV["SECRET_KEY"]) is not old
     assert job.get_status(refresh=True) == "finished"
     assert job.return_value(refresh=True) == new_stamp  # the horse inherited the new model

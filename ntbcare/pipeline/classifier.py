@@ -7,28 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ntbcare.core.security import model_signing_key
-from ntbcare.core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from routing.classify import Classifier
 
 _classifiers: dict[str, tuple[int | None, Classifier]] = {}
 _lock = threading.Lock()
-_secret_key: str | None = None
-
-
-def _signing_key(secret_key: str | None) -> bytes:
-    """The model-signing key from SECRET_KEY: the one given, else the one this process last used, else the
-    one its settings hold (a caller without settings at hand, e.g. an RQ worker's refresh)."""
-    global _secret_key
-    key = secret_key if secret_key is not None else _secret_key
-    if key is None:
-        try:
-            key = Settings.from_env().secret_key
-        except ConfigError as error:
-            raise ConfigError(f"the routing model is signed with SECRET_KEY: pass it ({error})") from error
-    _secret_key = key
-    return model_signing_key(key)
 
 
 def model_stamp(path: str) -> int | None:
@@ -37,7 +21,7 @@ def model_stamp(path: str) -> int | None:
     return file.stat().st_mtime_ns if file.exists() else None
 
 
-def load_classifier(path: str, secret_key: str | None = None) -> Classifier:
+def load_classifier(path: str, secret_key: str) -> Classifier:
     """The classifier saved at ``path`` and signed with a key derived from ``secret_key`` (SECRET_KEY);
     trained from the bundled seed and saved signed when missing, stale or not signed with this key.
 
@@ -54,7 +38,7 @@ def load_classifier(path: str, secret_key: str | None = None) -> Classifier:
         stamp = model_stamp(key)
         cached = _classifiers.get(key)
         if cached is None or (stamp is not None and cached[0] != stamp):
-            classifier = Classifier.load(file, _signing_key(secret_key))
+            classifier = Classifier.load(file, model_signing_key(secret_key))
             _classifiers[key] = (model_stamp(key), classifier)
         return _classifiers[key][1]
 
