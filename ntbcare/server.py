@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from ntbcare.app import create_app
 from ntbcare.core.settings import Settings
 
 
@@ -25,8 +26,6 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from ntbcare.app import create_app
-
         # Read again in the worker so every process has its own engine, threads and connections.
         return create_app(Settings.from_env())
 

@@ -14,6 +14,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from redis import Redis
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
 log = logging.getLogger(__name__)
 
 INGEST_QUEUE = "ntbcare-ingest"
@@ -120,10 +124,6 @@ class RQDispatcher:
     """Enqueues RQ jobs that carry delivery ids only, from a background thread off the request path."""
 
     def __init__(self, redis_url: str, *, batch_size: int = 200, job_timeout: int = 600) -> None:
-        from redis import Redis
-        from rq import Queue
-        from rq.serializers import JSONSerializer
-
         self.batch_size = batch_size
         self.job_timeout = job_timeout
         self.redis = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
@@ -138,8 +138,6 @@ class RQDispatcher:
 
     def enqueue_now(self, ids: list[int]) -> None:
         """Enqueue in the caller's thread (the sweeper and the CLI); raises if Redis is unreachable."""
-        from rq import Retry
-
         jobs = [
             self.queue.prepare_data(
                 INGEST_JOB, args=(part,), job_id=ingest_job_id(part), timeout=self.job_timeout,
@@ -151,8 +149,6 @@ class RQDispatcher:
 
     def enqueue_route(self, ticket_ids: list[int]) -> None:
         """Enqueue the routing of new tickets as its own job (the worker takes ingest jobs first)."""
-        from rq import Queue, Retry
-
         queue = Queue(ROUTE_QUEUE, connection=self.redis, serializer=self.queue.serializer)
         ids = sorted(ticket_ids)
         queue.enqueue(ROUTE_JOB, ids, job_id=job_id("route", ids), job_timeout=self.job_timeout,
