@@ -172,13 +172,22 @@ class Settings:
     hide_pii_comments: bool = True
     human_agent_tag: bool = False
     environment: str = PRODUCTION
+    ops_idle_minutes: int = 60
+    retrain_after_decisions: int = 50
+    media_dir: str = "media"
+    media_max_bytes: int = 10 * 1024 * 1024
+    attachment_grace_seconds: float = 120.0
+    metrics_token: str = field(default="", repr=False)
+    log_format: str = "text"
+    webhook_silence_minutes: int = 120
+    raw_retention_days: int = 90
 
     def __repr__(self) -> str:
         shown = []
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in {"fb_app_secret", "fb_app_secret_previous", "fb_verify_token", "secret_key",
-                          "fb_page_access_token"}:
+                          "fb_page_access_token", "metrics_token"}:
                 value = "***" if value else ""
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
@@ -245,7 +254,23 @@ class Settings:
             hide_pii_comments=_bool(env, "HIDE_PII_COMMENTS", True),
             human_agent_tag=_bool(env, "HUMAN_AGENT_TAG", False),
             environment=environment,
+            ops_idle_minutes=_int(env, "OPS_IDLE_MINUTES", 60, minimum=1),
+            retrain_after_decisions=_int(env, "RETRAIN_AFTER_DECISIONS", 50, minimum=1),
+            media_dir=_text(env, "MEDIA_DIR", "media"),
+            media_max_bytes=_int(env, "MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+            attachment_grace_seconds=_float(env, "ATTACHMENT_GRACE_SECONDS", 120.0, minimum=0.0),
+            metrics_token=_text(env, "METRICS_TOKEN"),
+            log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
+            webhook_silence_minutes=_int(env, "WEBHOOK_SILENCE_MINUTES", 120, minimum=1),
+            raw_retention_days=_int(env, "RAW_RETENTION_DAYS", 90, minimum=1),
         )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _text(env, name, default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
 
 
 def _page_id(env: Mapping[str, str]) -> str:

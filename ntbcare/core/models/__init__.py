@@ -3,6 +3,7 @@ by importing its module here, so ``from ntbcare.core.models import Ticket`` and 
 
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
+from ntbcare.core.models.ratings import Rating, RatingValue
 from ntbcare.core.models.replies import AgencyAnswer, Reply, ReplyStatus, ReplyTemplate, ServiceFlag
 from ntbcare.core.models.routing import Agency, AgencySignIn, MailStatus, OutboundMail, RoutingDecision
 from ntbcare.core.models.tickets import AuditEntry, Channel, Citizen, Ticket, TicketCounter, TicketMessage, TicketStatus
@@ -21,6 +22,8 @@ __all__ = [
     "Event",
     "MailStatus",
     "OutboundMail",
+    "Rating",
+    "RatingValue",
     "Reply",
     "ReplyStatus",
     "ReplyTemplate",

@@ -21,16 +21,19 @@ class TicketStatus:
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"  # the citizen removed the comment or post
     NOT_COMPLAINT = "not_complaint"
-    ALL = (NEW, REVIEW, ROUTED, FORWARDED, ANSWERED, CLOSED, WITHDRAWN, NOT_COMPLAINT)
+    MERGED = "merged"  # folded into another ticket (``merged_into_id``), which carries its messages on
+    ALL = (NEW, REVIEW, ROUTED, FORWARDED, ANSWERED, CLOSED, WITHDRAWN, NOT_COMPLAINT, MERGED)
     # A Messenger message joins an open ticket; these no longer take new messages.
-    FINAL = (CLOSED, WITHDRAWN, NOT_COMPLAINT)
+    FINAL = (CLOSED, WITHDRAWN, NOT_COMPLAINT, MERGED)
 
 
 class Channel:
     COMMENT = "comment"
     POST = "post"
     MESSENGER = "messenger"
-    ALL = (COMMENT, POST, MESSENGER)
+    MENTION = "mention"  # the page tagged in a comment or post elsewhere
+    OPEN311 = "open311"  # the province's app or web form, through the Open311 write API
+    ALL = (COMMENT, POST, MESSENGER, MENTION, OPEN311)
 
 
 class Citizen(Base):
