@@ -21,7 +21,7 @@ def upgrade() -> None:
         "ratings",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("agency_code", sa.String(length=32), nullable=True),
+        sa.Column("agency_code", sa.String(length=40), nullable=True),
         sa.Column("value", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"]),
