@@ -15,7 +15,8 @@ from ntbcare.core.models import Base
 
 TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "citizens", "deliveries", "events",
           "outbound_mails", "ratings", "replies", "reply_templates", "routing_decisions", "service_flags", "ticket_counters",
-          "ticket_messages", "tickets"}
+          "ticket_messages", "tickets",
+          "api_keys"}
 
 
 def test_every_table_is_declared_by_a_model_and_built_by_the_migrations(db: Database) -> None:

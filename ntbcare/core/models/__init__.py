@@ -1,6 +1,7 @@
 """The SQL schema, one module per part of the service; every table is registered on ``Base.metadata``
 by importing its module here, so ``from ntbcare.core.models import Ticket`` and Alembic see them all."""
 
+from ntbcare.core.models.apikeys import ApiKey
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
 from ntbcare.core.models.ratings import Rating, RatingValue
@@ -12,6 +13,7 @@ __all__ = [
     "Agency",
     "AgencyAnswer",
     "AgencySignIn",
+    "ApiKey",
     "AuditEntry",
     "Base",
     "BigId",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
@@ -128,6 +128,9 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket | None] = relationship()
+
+    # The public figures read the trail by action over a period (revision 0007).
+    __table_args__ = (Index("ix_audit_entries_action_at", "action", "at"),)
 
 
 class TicketCounter(Base):
