@@ -14,6 +14,7 @@ from ntbcare.core.db import Database
 from ntbcare.core.models import Base
 
 TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "citizens", "deliveries", "events",
+          "operator_sessions", "operators",
           "outbound_mails", "ratings", "replies", "reply_templates", "routing_decisions", "service_flags", "ticket_counters",
           "ticket_messages", "tickets",
           "api_keys"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from ntbcare.web import agency, agency_inbox, agency_login
+from ntbcare.web import agency, agency_inbox, agency_login, landing, ops
 from ntbcare.web.errors import Wording, install_error_pages
 from ntbcare.web.security import install_security_headers
 
@@ -21,6 +21,7 @@ SURFACES: tuple[tuple[Blueprint, Wording], ...] = (
     (agency.bp, agency.ERRORS),
     (agency_login.bp, agency_login.ERRORS),
     (agency_inbox.bp, agency_inbox.ERRORS),
+    (ops.bp, ops.ERRORS),
 )
 
 
@@ -48,5 +49,6 @@ def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] 
         csrf.exempt(blueprint)  # by blueprint name, so the order of registration does not matter
     for surface, _ in SURFACES:
         app.register_blueprint(surface)
+    app.register_blueprint(landing.bp)  # "/" only: not a surface, whose prefix would claim every error
     install_error_pages(app, {f"{surface.url_prefix}/": wording for surface, wording in SURFACES})
     install_security_headers(app, https=https)

@@ -4,6 +4,7 @@ by importing its module here, so ``from ntbcare.core.models import Ticket`` and 
 from ntbcare.core.models.apikeys import ApiKey
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
+from ntbcare.core.models.operators import Operator, OperatorRole, OperatorSession
 from ntbcare.core.models.ratings import Rating, RatingValue
 from ntbcare.core.models.replies import AgencyAnswer, Reply, ReplyStatus, ReplyTemplate, ServiceFlag
 from ntbcare.core.models.routing import Agency, AgencySignIn, MailStatus, OutboundMail, RoutingDecision
@@ -23,6 +24,9 @@ __all__ = [
     "DeliveryStatus",
     "Event",
     "MailStatus",
+    "Operator",
+    "OperatorRole",
+    "OperatorSession",
     "OutboundMail",
     "Rating",
     "RatingValue",
