@@ -8,6 +8,7 @@ import click
 from ntbcare.cli.agencies import agencies
 from ntbcare.cli.deliveries import deliveries
 from ntbcare.cli.model import classify, routing
+from ntbcare.cli.operators import operators
 from ntbcare.cli.replies import replies
 from ntbcare.cli.service import init, replay, run, serve, worker
 from ntbcare.cli.templates import templates
@@ -20,7 +21,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates):
+                templates, operators):
     cli.add_command(command)
 
 

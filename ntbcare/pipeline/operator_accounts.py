@@ -22,7 +22,7 @@ from ntbcare.core.models import AuditEntry, Operator, OperatorRole, OperatorSess
 
 ABSOLUTE_HOURS = 12
 MIN_PASSWORD_LENGTH = 10
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,54}$")  # "operator:<name>" fits 64 characters
 # Writing last_seen_at on every request would make each page view a write; a minute of slack is enough.
 TOUCH_EVERY = timedelta(seconds=60)
 _HASHER = PasswordHasher()  # Argon2id with the library's recommended parameters
@@ -31,7 +31,12 @@ _DUMMY_HASH = _HASHER.hash("ntbcare-no-such-operator")
 
 
 class AccountError(ValueError):
-    """A request about accounts that cannot be done; the message says why, in Bahasa Indonesia."""
+    """A request about accounts that cannot be done: ``str()`` says why in English (the CLI), ``indonesian``
+    in Bahasa Indonesia (the console)."""
+
+    def __init__(self, english: str, indonesian: str) -> None:
+        super().__init__(english)
+        self.indonesian = indonesian
 
 
 @dataclass(frozen=True)
@@ -63,16 +68,18 @@ def normalize_username(username: str) -> str:
 def check_username(username: str) -> str:
     name = normalize_username(username)
     if not USERNAME_PATTERN.match(name):
-        raise AccountError("Nama pengguna 2–64 karakter: huruf kecil, angka, titik, garis bawah atau tanda hubung.")
+        raise AccountError("a username is 2-55 characters: lowercase letters, digits, dot, underscore or hyphen",
+                           "Nama pengguna 2–55 karakter: huruf kecil, angka, titik, garis bawah atau tanda hubung.")
     return name
 
 
 def check_password(password: str, username: str) -> None:
     """The policy: at least ten characters and not the username."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.")
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+                           f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.")
     if password.strip().lower() == normalize_username(username):
-        raise AccountError("Kata sandi tidak boleh sama dengan nama pengguna.")
+        raise AccountError("the password must not be the username", "Kata sandi tidak boleh sama dengan nama pengguna.")
 
 
 def audit(session: Session, actor: str, action: str, **detail: object) -> None:
@@ -88,10 +95,10 @@ def add(session: Session, username: str, password: str, *, role: str = OperatorR
     """Create an operator; the username must be new and the password pass the policy."""
     username = check_username(username)
     if role not in OperatorRole.ALL:
-        raise AccountError("Peran harus operator atau supervisor.")
+        raise AccountError("the role is operator or supervisor", "Peran harus operator atau supervisor.")
     check_password(password, username)
     if find(session, username) is not None:
-        raise AccountError(f"Operator {username} sudah ada.")
+        raise AccountError(f"operator {username} already exists", f"Operator {username} sudah ada.")
     operator = Operator(username=username, name=name.strip()[:255], role=role, password_hash=_HASHER.hash(password))
     session.add(operator)
     session.flush()
@@ -102,7 +109,9 @@ def add(session: Session, username: str, password: str, *, role: str = OperatorR
 def _existing(session: Session, username: str) -> Operator:
     operator = find(session, username)
     if operator is None:
-        raise AccountError(f"Operator {normalize_username(username)} tidak ditemukan.")
+        name = normalize_username(username)
+        raise AccountError(f"operator {name} not found: see `ntbcare operators list`",
+                           f"Operator {name} tidak ditemukan.")
     return operator
 
 
