@@ -23,6 +23,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ntbcare.core.inbox import StoreFailed
+from ntbcare.core.metrics import delivery_received
 
 if TYPE_CHECKING:  # the runtime is built by the app factory, above this module
     from ntbcare.pipeline.runtime import Runtime
@@ -152,4 +153,5 @@ def receive_delivery() -> Response:
         log.error("webhook delivery not stored, answering 503 so Facebook retries: %s", exc)
         return Response("temporarily unavailable", status=503, mimetype="text/plain",
                         headers={"Retry-After": "5"})
+    delivery_received()
     return Response(f"EVENT_RECEIVED {delivery_id}", status=200, mimetype="text/plain")

@@ -19,6 +19,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from ntbcare.core.metrics import mark_work_horse
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
 from ntbcare.pipeline.dispatch import INGEST_QUEUE, ROUTE_QUEUE, RQDispatcher
@@ -80,6 +81,7 @@ class ModelRefreshingWorker(Worker):
         """
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        mark_work_horse(os.getppid())  # metrics: horses of one worker take turns on one set of files
 
 
 def run_sweeper(settings: Settings, parent_pid: int) -> None:

@@ -27,6 +27,7 @@ from bot.errors import (
 )
 from bot.ids import path_segment
 from bot.ratelimit import UsageGovernor
+from ntbcare.core.metrics import graph_error
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class GraphClient:
             )
         except requests.RequestException as exc:
             error = transport_error(method, exc, redact=self._secrets)
+            graph_error(None)
             logger.warning("Graph %s %s failed: %s", method, path, error)
             raise error from None
         self.governor.observe(response)
@@ -174,6 +176,7 @@ class GraphClient:
         )
         if isinstance(error, RateLimitedError):
             self.governor.note_throttled(error.retry_after_seconds)
+        graph_error(error.code)
         logger.warning("Graph %s %s failed: %s (%s)", method, path, error, type(error).__name__)
         raise error
 

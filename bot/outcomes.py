@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.outbox import HIDE, MESSENGER, PRIVATE_REPLY, owe_public_answer
 from ntbcare.core.lifecycle import audit, transition
+from ntbcare.core.metrics_db import observe_acknowledgement
 from ntbcare.core.models import AgencyAnswer, Reply, ReplyStatus, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def mark_sent(session: Session, reply: Reply, graph_id: str | None, *, now: date
     if reply.channel == PRIVATE_REPLY and learned_psid and not ticket.psid:
         ticket.psid = str(learned_psid)
     detail = {"reply": reply.key, "channel": reply.channel, "graph_id": graph_id, "how": how}
+    if reply.kind == "ack":
+        observe_acknowledgement(session, ticket, now, reply.channel)
     if reply.kind != "answer":
         audit(session, ticket, "comment_hidden" if reply.channel == HIDE else "reply_sent", actor="bot",
               detail=detail)

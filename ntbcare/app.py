@@ -14,11 +14,14 @@ from flask import Flask, Request, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from ntbcare.core.models import utcnow
 from ntbcare.core.security import install_log_redaction, strip_controls
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.runtime import Runtime
+from ntbcare.pipeline.watchdog import webhook_silence
 from ntbcare.web import register_web
 from ntbcare.web.context import install_runtime
+from ntbcare.web.metrics import bp as metrics_bp
 from webhooks import bp as webhooks_bp
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_runtime(app, runtime)
 
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(metrics_bp)
     register_web(app, https=settings.public_base_url.startswith("https://"), csrf_exempt=(webhooks_bp,))
 
     @app.get("/healthz")
@@ -78,10 +82,26 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if runtime.sweeper is not None:
             checks["sweeper"] = runtime.sweeper.is_alive()
         failing = [name for name, ok in checks.items() if not ok]
-        body = jsonify(status="unavailable" if failing else "ok", checks=checks, failing=failing)
-        return body, 503 if failing else 200
+        if failing:
+            return jsonify(status="unavailable", checks=checks, failing=failing), 503
+        silence = _webhook_silence(runtime)
+        if silence is not None:  # still ready (a restart would not help): Facebook may have unsubscribed us
+            return jsonify(status="degraded", checks=checks, failing=[], degraded=["webhook_silence"],
+                           webhook_silence=silence), 200
+        return jsonify(status="ok", checks=checks, failing=[]), 200
 
     return app
+
+
+def _webhook_silence(runtime: Runtime) -> dict[str, object] | None:
+    """The watchdog's view when the webhook has been silent too long (see ntbcare.pipeline.watchdog)."""
+    try:
+        with runtime.db.session() as session:
+            silence = webhook_silence(session, utcnow(), runtime.settings)
+    except Exception as exc:
+        log.warning("readiness: webhook watchdog failed: %s", exc)
+        return None
+    return silence.as_dict() if silence.silent else None
 
 
 def _database_ok(runtime: Runtime) -> bool:

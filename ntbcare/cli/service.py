@@ -14,6 +14,7 @@ import click
 
 from ntbcare.cli.common import checked_runtime, load_settings, safe_url, setup_logging
 from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.metrics import prepare_multiprocess_dir
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.bootstrap import initialise
 
@@ -44,6 +45,7 @@ def run(host: str, port: int) -> None:
     settings = load_settings()
     setup_logging(settings.log_level)
     initialise(settings)
+    prepare_multiprocess_dir(settings.metrics_dir)  # before the worker and gunicorn start: they inherit it
     child = None
     if settings.uses_redis:
         child = subprocess.Popen([sys.executable, "-m", "ntbcare.cli", "worker"])
@@ -75,6 +77,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     runtime.close()
     if workers is None:
         workers = 1 if sqlite else 2
+    prepare_multiprocess_dir(settings.metrics_dir)
     _gunicorn(settings, host, port, workers=workers, threads=threads)
 
 
@@ -88,6 +91,7 @@ def worker(burst: bool, name: str | None) -> None:
     if not settings.uses_redis:
         raise click.ClickException("REDIS_URL is not set: use `ntbcare run`, which processes in-process")
     checked_runtime(settings).close()
+    prepare_multiprocess_dir(settings.metrics_dir)
     # Imported here: RQ and the worker loop are only needed by this command.
     from worker import run_worker
 

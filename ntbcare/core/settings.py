@@ -178,6 +178,7 @@ class Settings:
     media_max_bytes: int = 10 * 1024 * 1024
     attachment_grace_seconds: float = 120.0
     metrics_token: str = field(default="", repr=False)
+    metrics_dir: str = ""
     log_format: str = "text"
     webhook_silence_minutes: int = 120
     raw_retention_days: int = 90
@@ -260,6 +261,7 @@ class Settings:
             media_max_bytes=_int(env, "MEDIA_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
             attachment_grace_seconds=_float(env, "ATTACHMENT_GRACE_SECONDS", 120.0, minimum=0.0),
             metrics_token=_text(env, "METRICS_TOKEN"),
+            metrics_dir=_text(env, "METRICS_DIR"),
             log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
             webhook_silence_minutes=_int(env, "WEBHOOK_SILENCE_MINUTES", 120, minimum=1),
             raw_retention_days=_int(env, "RAW_RETENTION_DAYS", 90, minimum=1),

@@ -23,6 +23,7 @@ from bot.status import owe_status_reply
 from ingest.processing import BatchResult, process_batch
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
+from ntbcare.core.metrics import deliveries_failed, routing_confidences
 from ntbcare.core.models import Ticket, TicketMessage, utcnow
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
@@ -73,6 +74,7 @@ class Pipeline:
         """Stored deliveries → events and tickets; new tickets go on to routing, status requests get answers."""
         result = process_batch(self.db, delivery_ids, page_id=self.settings.fb_page_id,
                                max_attempts=self.settings.max_delivery_attempts)
+        deliveries_failed(len(result.failed))
         log.info("deliveries: %d done, %d failed, %d retry later, %d skipped; %d tickets opened",
                  len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
                  len(result.opened_ticket_ids))
@@ -119,6 +121,7 @@ class Pipeline:
         if not rows:
             return RouteResult()
         verdicts = self.classifier.classify_many([text for _, text in rows])
+        routing_confidences([verdict.confidence for verdict in verdicts])
         with self.db.scope() as session:
             result = apply_verdicts(session, rows, verdicts, self.deadline_policy, now)
             complaints = sorted(result.routed + result.review)
