@@ -1,7 +1,9 @@
 """gunicorn, embedded: `ntbcare serve` and `ntbcare run` build the app inside each worker process.
 
 Threads (gthread) rather than processes carry the concurrency so that one delivery writer per process
-can group many requests into one commit.
+can group many requests into one commit. The worker class is gthread with an event-loop front
+(:mod:`ntbcare.server_front`): a thread gets a request only once headers and body have all arrived, so slow or
+stalled clients never hold the threads that answer everyone else.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 
 from ntbcare.app import create_app
 from ntbcare.core.settings import Settings
+from ntbcare.server_front import BufferingWorker
 
 
 class _Server(BaseApplication):
@@ -31,11 +34,12 @@ class _Server(BaseApplication):
 
 
 def serve_forever(settings: Settings, *, bind: str, workers: int, threads: int) -> None:
+    BufferingWorker.max_body_bytes = settings.webhook_max_body_bytes  # inherited by the forked workers
     options = {
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": BufferingWorker,
         "timeout": 30,
         "graceful_timeout": 20,
         "keepalive": 5,
