@@ -1,0 +1,69 @@
+"""The overdue board: tickets whose agency let the first-answer deadline pass, grouped by agency, and the
+operator's one-click reminder, owed through the same outbox as the scheduled ones (``outbound_mails``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ntbcare.core.models import Agency, AuditEntry, Ticket, utcnow
+from ntbcare.pipeline.console_counts import overdue_filter
+from routing.route import add_mail
+
+TICKETS_SHOWN = 20  # per agency on the board; the count says how many there are in all
+
+
+@dataclass
+class AgencyOverdue:
+    code: str
+    name: str
+    has_contacts: bool
+    count: int = 0
+    oldest_deadline: datetime | None = None
+    tickets: list[Ticket] = field(default_factory=list)
+
+
+def board(session: Session, *, now: datetime | None = None) -> list[AgencyOverdue]:
+    """Agencies with overdue tickets, the most overdue tickets first."""
+    now = now or utcnow()
+    rows: dict[str, AgencyOverdue] = {}
+    agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
+    query = select(Ticket).where(*overdue_filter(now), Ticket.agency_code.is_not(None)).order_by(Ticket.deadline_at)
+    for ticket in session.scalars(query):
+        code = ticket.agency_code or ""
+        agency = agencies.get(code)
+        row = rows.get(code)
+        if row is None:
+            row = rows[code] = AgencyOverdue(code=code, name=agency.name if agency else code,
+                                             has_contacts=bool(agency and agency.emails))
+        row.count += 1
+        row.oldest_deadline = row.oldest_deadline or ticket.deadline_at
+        if len(row.tickets) < TICKETS_SHOWN:
+            row.tickets.append(ticket)
+    return sorted(rows.values(), key=lambda r: (-r.count, r.code))
+
+
+def owe_reminders(session: Session, agency_code: str, *, actor: str, now: datetime | None = None) -> list[int]:
+    """Owe one reminder e-mail per overdue ticket of ``agency_code`` to its contacts; at most one per ticket
+    and hour, so a double click sends nothing twice. Returns the ids of the mails owed."""
+    now = now or utcnow()
+    agency = session.get(Agency, agency_code)
+    if agency is None or not agency.emails:
+        return []
+    owed: list[int] = []
+    stamp = now.strftime("%Y%m%d%H")
+    tickets = session.scalars(select(Ticket).where(*overdue_filter(now), Ticket.agency_code == agency_code))
+    for ticket in tickets:
+        mail = add_mail(session, key=f"reminder:{ticket.id}:ops:{stamp}", kind="reminder", ticket=ticket,
+                        agency_code=agency_code, recipients=list(agency.emails))
+        if mail is None:
+            continue
+        session.flush()
+        owed.append(mail.id)
+        session.add(AuditEntry(ticket_id=ticket.id, actor=actor, action="reminder_requested",
+                               from_status=ticket.status, to_status=ticket.status,
+                               detail={"agency": agency_code, "recipients": list(agency.emails)}))
+    return owed
