@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from ntbcare.web import agency, agency_inbox, agency_login, landing, ops
+from ntbcare.web import agency, agency_inbox, agency_login, landing, open311, ops, transparency
 from ntbcare.web.errors import Wording, install_error_pages
 from ntbcare.web.security import install_security_headers
 
@@ -22,7 +22,10 @@ SURFACES: tuple[tuple[Blueprint, Wording], ...] = (
     (agency_login.bp, agency_login.ERRORS),
     (agency_inbox.bp, agency_inbox.ERRORS),
     (ops.bp, ops.ERRORS),
+    (transparency.bp, transparency.ERRORS),
 )
+# Machine endpoints: no CSRF token (an API key authenticates writes), errors in their own format.
+APIS: tuple[Blueprint, ...] = (open311.bp,)
 
 
 def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] = ()) -> None:
@@ -45,10 +48,12 @@ def register_web(app: Flask, *, https: bool, csrf_exempt: tuple[Blueprint, ...] 
     csrf = app.extensions.get("csrf")
     if not isinstance(csrf, CSRFProtect):
         csrf = CSRFProtect(app)
-    for blueprint in csrf_exempt:
+    for blueprint in (*csrf_exempt, *APIS):
         csrf.exempt(blueprint)  # by blueprint name, so the order of registration does not matter
     for surface, _ in SURFACES:
         app.register_blueprint(surface)
+    for api in APIS:
+        app.register_blueprint(api)
     app.register_blueprint(landing.bp)  # "/" only: not a surface, whose prefix would claim every error
     install_error_pages(app, {f"{surface.url_prefix}/": wording for surface, wording in SURFACES})
     install_security_headers(app, https=https)
