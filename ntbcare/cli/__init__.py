@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from ntbcare.cli.agencies import agencies
+from ntbcare.cli.apikeys import apikeys
 from ntbcare.cli.deliveries import deliveries
 from ntbcare.cli.model import classify, routing
 from ntbcare.cli.operators import operators
@@ -21,7 +22,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates, operators):
+                templates, operators, apikeys):
     cli.add_command(command)
 
 

@@ -25,6 +25,7 @@ LINK = re.compile(r"(?i)\b(?:https?://|www\.|(?:m\.)?facebook\.com/|fb\.com/|fb\
 MENTION = re.compile(r"@[\w.]+")
 LINK_MASK = "[tautan disamarkan]"
 NAME_MASK = "[nama disamarkan]"
+_REPEATED_NAME = re.compile(rf"{re.escape(NAME_MASK)}(?:[ .]*{re.escape(NAME_MASK)})+")
 COORDINATE_DIGITS = 3
 CLOSED = (TicketStatus.ANSWERED, TicketStatus.CLOSED)
 
@@ -36,7 +37,7 @@ def public_text(text: str | None, names: tuple[str, ...] = ()) -> str:
     for name in names:
         for word in {w for w in re.split(r"\W+", name) if len(w) >= 3}:
             cleaned = re.sub(rf"(?i)\b{re.escape(word)}\b", NAME_MASK, cleaned)
-    return cleaned.strip()
+    return _REPEATED_NAME.sub(NAME_MASK, cleaned).strip()
 
 
 @dataclass(frozen=True)

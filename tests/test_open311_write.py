@@ -1,0 +1,120 @@
+"""Writing through Open311: `ntbcare apikeys add|list|revoke` (the key shown once, only its hash stored), the
+key checked on every POST (403 when missing, unknown or revoked), every field validated with a clear 400, a
+limit per key (429 with Retry-After), and a valid request becoming an ``open311`` ticket that the same routing
+takes; personal fields a client sends are not stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from ntbcare.cli import cli
+from ntbcare.core.models import Agency, ApiKey, AuditEntry, Ticket, TicketStatus
+from ntbcare.web.open311 import WRITES_PER_KEY
+from tests.conftest import BASE_ENV
+
+VALID = {"service_code": "PUPR", "lat": "-8.583312", "long": "116.116714",
+         "description": "Jalan di depan SDN 3 Sesela berlubang besar, dua motor jatuh minggu ini.",
+         "first_name": "Lalu", "last_name": "Wiranata", "email": "lalu.wira@example.test", "phone": "081999888777",
+         "device_id": "device-abc", "account_id": "acc-123"}
+
+
+def cli_ok(database_url: str, *args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), env={**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture
+def key(runtime, database_url: str) -> str:  # type: ignore[no-untyped-def]
+    with runtime.db.scope() as s:
+        s.add(Agency(code="PUPR", name="Dinas PUPR", kind="opd", emails=["pupr@ntbprov.test"]))
+    return cli_ok(database_url, "apikeys", "add", "ntbcare-app").strip()
+
+
+def test_keys_are_shown_once_stored_hashed_listed_and_revoked(runtime, database_url: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    assert len(key) >= 40
+    with runtime.db.session() as s:
+        [row] = s.scalars(select(ApiKey)).all()
+        assert row.name == "ntbcare-app" and key not in (row.key_hash, row.prefix) and len(row.key_hash) == 64
+    listed = json.loads(cli_ok(database_url, "apikeys", "list", "--json"))
+    assert [(k["name"], k["active"]) for k in listed] == [("ntbcare-app", True)]
+    assert key not in json.dumps(listed)
+    result = CliRunner().invoke(cli, ["apikeys", "add", "ntbcare-app"],
+                                env={**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""})
+    assert result.exit_code == 1 and "exists already" in result.output
+    assert "revoked" in cli_ok(database_url, "apikeys", "revoke", "ntbcare-app")
+    assert json.loads(cli_ok(database_url, "apikeys", "list", "--json"))[0]["active"] is False
+    result = CliRunner().invoke(cli, ["apikeys", "revoke", "nobody"],
+                                env={**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""})
+    assert result.exit_code == 1 and "apikeys list" in result.output
+
+
+def test_a_valid_request_becomes_a_routed_open311_ticket(client, runtime, key: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/open311/v2/requests.json", data={**VALID, "api_key": key})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [created] = json.loads(response.data)
+    assert created["service_request_id"].startswith("NTB-") and created["service_notice"]
+    with runtime.db.session() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        assert ticket.number == created["service_request_id"] and ticket.channel == "open311"
+        assert ticket.status != TicketStatus.NEW  # the same routing took it (an agency, or an operator's review)
+        assert ticket.attachments == [{"type": "location", "lat": -8.583312, "long": 116.116714}]
+        opened = s.scalars(select(AuditEntry).where(AuditEntry.action == "opened")).one()
+        assert opened.actor == "open311:ntbcare-app" and opened.detail["service_code"] == "PUPR"
+        stored = json.dumps([ticket.text, ticket.attachments, [a.detail for a in s.scalars(select(AuditEntry))]])
+        for personal in ("Lalu", "Wiranata", "lalu.wira@example.test", "081999888777", "device-abc", "acc-123"):
+            assert personal not in stored
+        assert s.scalars(select(ApiKey)).one().last_used_at is not None
+    xml = client.post("/open311/v2/requests.xml", data={**VALID, "api_key": key, "lat": "", "long": "",
+                                                       "address_string": "Jl. Raya Sesela, Gunungsari"})
+    assert xml.status_code == 200 and b"<service_requests><request><service_request_id>NTB-" in xml.data
+
+
+@pytest.mark.parametrize(("api_key", "status"), [(None, 403), ("wrong-key", 403)])
+def test_missing_or_unknown_key_is_403(client, key: str, api_key: str | None, status: int) -> None:  # type: ignore[no-untyped-def]
+    data = dict(VALID) if api_key is None else {**VALID, "api_key": api_key}
+    response = client.post("/open311/v2/requests.json", data=data)
+    assert response.status_code == status
+    assert json.loads(response.data) == [{"code": 403, "description": "api_key is missing, unknown or revoked"}]
+
+
+def test_a_revoked_key_stops_working(client, database_url: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    cli_ok(database_url, "apikeys", "revoke", "ntbcare-app")
+    assert client.post("/open311/v2/requests.json", data={**VALID, "api_key": key}).status_code == 403
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"service_code": ""}, "service_code is required"),
+    ({"service_code": "NOPE"}, "service_code 'NOPE' is not a service"),
+    ({"lat": "abc"}, "lat must be a decimal number"),
+    ({"lat": "91"}, "lat must lie between"),
+    ({"long": "nan"}, "long must lie between"),
+    ({"long": ""}, "lat and long must be given together"),
+    ({"lat": "", "long": ""}, "a location is required"),
+    ({"lat": "", "long": "", "address_id": "77"}, "address_id is not supported"),
+    ({"description": "   "}, "description is required"),
+    ({"description": "x" * 8001}, "description is longer than 8000"),
+    ({"address_string": "y" * 501}, "address_string is longer than 500"),
+    ({"jurisdiction_id": "jakarta.go.id"}, "jurisdiction_id not found"),
+])
+def test_every_field_is_validated_with_a_clear_400(client, runtime, key: str, change: dict, says: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/open311/v2/requests.json", data={**VALID, **change, "api_key": key})
+    [error] = json.loads(response.data)
+    assert response.status_code == error["code"] == (404 if "jurisdiction" in says else 400)
+    assert says in error["description"]
+    with runtime.db.session() as s:
+        assert s.scalars(select(Ticket)).first() is None
+
+
+def test_writes_are_limited_per_key(client, runtime, database_url: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    other = cli_ok(database_url, "apikeys", "add", "web-form").strip()
+    for _ in range(WRITES_PER_KEY.amount):
+        assert client.post("/open311/v2/requests.json", data={"api_key": key}).status_code == 400
+    refused = client.post("/open311/v2/requests.json", data={**VALID, "api_key": key})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert json.loads(refused.data)[0]["code"] == 429
+    assert client.post("/open311/v2/requests.json", data={"api_key": other}).status_code == 400  # its own budget
