@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from ntbcare.core.models import ApiKey
 from ntbcare.pipeline.accountability.apikeys import ApiKeyError, add_key, revoke_key
 
 
-def _when(value) -> str:  # type: ignore[no-untyped-def]
+def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "-"
 
 
@@ -39,7 +41,7 @@ def apikeys_add(name: str) -> None:
 def apikeys_list(as_json: bool) -> None:
     """Every key: name, first characters, when made, last used and revoked (never the key)."""
     with opened_runtime() as runtime, runtime.db.session() as session:
-        rows = [{"name": k.name, "prefix": k.prefix, "created_at": _when(k.created_at),
+        rows: list[dict[str, Any]] = [{"name": k.name, "prefix": k.prefix, "created_at": _when(k.created_at),
                  "last_used_at": _when(k.last_used_at), "revoked_at": _when(k.revoked_at),
                  "active": k.revoked_at is None}
                 for k in session.scalars(select(ApiKey).order_by(ApiKey.name))]
