@@ -16,9 +16,10 @@ import time
 from typing import Any
 
 from rq import Queue, Worker
-from rq.job import Job
+from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
+from ntbcare.core.logformat import configure_logging, log_context
 from ntbcare.core.metrics import mark_work_horse
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
@@ -41,16 +42,23 @@ def job_runtime() -> Runtime:
     return _job_runtime[1]
 
 
+def _job_id() -> str | None:
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
 def process_deliveries(ids: list[int]) -> dict[str, Any]:
     """RQ job: turn these stored deliveries into tickets (ids only); routing follows as its own job."""
-    result = job_runtime().pipeline.ingest([int(i) for i in ids])
+    with log_context(job_id=_job_id(), delivery_ids=ids):
+        result = job_runtime().pipeline.ingest([int(i) for i in ids])
     return {"done": len(result.done), "failed": len(result.failed), "retry_later": len(result.retry_later),
             "skipped": len(result.skipped), "opened": len(result.opened_ticket_ids)}
 
 
 def route_tickets(ids: list[int]) -> dict[str, Any]:
     """RQ job: classify and route these new tickets, acknowledge them and send the agency e-mails."""
-    result = job_runtime().pipeline.route([int(i) for i in ids])
+    with log_context(job_id=_job_id(), ticket_ids=ids):
+        result = job_runtime().pipeline.route([int(i) for i in ids])
     return {"routed": len(result.routed), "review": len(result.review), "not_complaint": len(result.not_complaint)}
 
 
@@ -86,7 +94,7 @@ class ModelRefreshingWorker(Worker):
 
 def run_sweeper(settings: Settings, parent_pid: int) -> None:
     """The sweeper of one `ntbcare worker`, in its own process; it stops when its worker is gone."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)

@@ -45,6 +45,7 @@ from bot.privacy import scrub
 from bot.readback import Reconciler
 from bot.windows import messenger_route, private_reply_allowed
 from ntbcare.core.db import Database
+from ntbcare.core.logformat import log_context
 from ntbcare.core.models import Channel, Reply, ReplyStatus, Ticket, utcnow
 from ntbcare.core.settings import Settings
 
@@ -87,7 +88,9 @@ def send_due_replies(db: Database, settings: Settings, client: GraphClient | Non
         if pacer.throttled():
             sender.release(claimed[index:])
             break
-        if not sender.send(reply_id):
+        with log_context(reply_id=reply_id):
+            carry_on = sender.send(reply_id)
+        if not carry_on:
             sender.release(claimed[index + 1 :])
             break
     return report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -11,8 +9,8 @@ from typing import Any
 import click
 from sqlalchemy.engine import make_url
 
+from ntbcare.core.logformat import configure_logging
 from ntbcare.core.migrate import is_current
-from ntbcare.core.security import install_log_redaction
 from ntbcare.core.settings import ConfigError, Settings
 from ntbcare.pipeline.runtime import Runtime
 
@@ -24,10 +22,9 @@ def load_settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr; agency link tokens are redacted from every line (see ntbcare.core.security)."""
-    install_log_redaction()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr (LOG_FORMAT: text or JSON lines); agency link tokens are redacted from every line."""
+    configure_logging(level, log_format)
 
 
 def safe_url(url: str) -> str:

@@ -43,7 +43,7 @@ def _gunicorn(settings: Settings, host: str, port: int, workers: int, threads: i
 def run(host: str, port: int) -> None:
     """Web server and worker in one command, for one small machine (migrates first)."""
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     initialise(settings)
     prepare_multiprocess_dir(settings.metrics_dir)  # before the worker and gunicorn start: they inherit it
     child = None
@@ -71,7 +71,7 @@ def run(host: str, port: int) -> None:
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """The web server alone (gunicorn), for production next to `ntbcare worker`."""
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     runtime = checked_runtime(settings)
     sqlite = runtime.db.is_sqlite
     runtime.close()
@@ -87,7 +87,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
 def worker(burst: bool, name: str | None) -> None:
     """An RQ worker with a sweeper; run as many as you like, on any machine (needs REDIS_URL)."""
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if not settings.uses_redis:
         raise click.ClickException("REDIS_URL is not set: use `ntbcare run`, which processes in-process")
     checked_runtime(settings).close()

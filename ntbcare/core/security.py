@@ -19,6 +19,8 @@ PRIVATE_DIR_MODE = 0o700
 
 # A link token is everything after /a/ or /agency/login/ up to the next separator a URL or a log line uses.
 _TOKEN_PATH = re.compile(r"(/a/|/agency/login/)[^/\s?#\"'<>]+")
+# Graph API credentials in a URL's query (urllib3 logs request lines at DEBUG): the page token and its proof.
+_QUERY_SECRET = re.compile(r"\b(access_token|appsecret_proof|input_token|client_secret)=[^&\s\"'<>]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _URL_IN_TEXT = re.compile(r"\b(?:https?|ftp)://[^\s<>\"]+|\bwww\.[^\s<>\"]+", re.IGNORECASE)
 REDACTED = "[disembunyikan]"
@@ -54,7 +56,9 @@ def model_signing_key(secret_key: str) -> bytes:
 
 
 def redact_tokens(text: str) -> str:
-    """``text`` with every agency link token (``/a/<token>``, ``/agency/login/<token>``) replaced."""
+    """``text`` with every agency link token (``/a/<token>``, ``/agency/login/<token>``) and every Graph
+    credential in a query string (``access_token=``, ``appsecret_proof=``) replaced."""
+    text = _QUERY_SECRET.sub(lambda match: match.group(1) + "=" + REDACTED, text)
     return _TOKEN_PATH.sub(lambda match: match.group(1) + REDACTED, text)
 
 

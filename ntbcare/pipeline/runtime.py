@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ingest.processing import BatchResult
 from ntbcare.core.db import Database
 from ntbcare.core.inbox import DeliveryWriter
+from ntbcare.core.logformat import log_context
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.dispatch import Dispatcher, EmbeddedDispatcher, InlineDispatcher, RQDispatcher
 from ntbcare.pipeline.join import Pipeline
@@ -63,7 +64,8 @@ class Runtime:
 
     def process(self, ids: list[int]) -> BatchResult:
         """Process stored deliveries now, in this thread."""
-        return self.pipeline.ingest(ids)
+        with log_context(delivery_ids=ids):
+            return self.pipeline.ingest(ids)
 
     def start_sweeper(self, dispatch: Callable[[list[int]], None] | None = None) -> Sweeper:
         self.sweeper = Sweeper(
