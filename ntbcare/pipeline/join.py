@@ -27,6 +27,7 @@ from ntbcare.core.metrics import deliveries_failed, routing_confidences
 from ntbcare.core.models import Ticket, TicketMessage, utcnow
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.classifier import load_classifier
+from ntbcare.pipeline.retraining import retrain_if_due
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
 from routing.digest import owe_weekly_digests
 from routing.forwarding import SendResult, schedule_followups, send_due_mails
@@ -179,4 +180,7 @@ class Pipeline:
         def send_replies() -> None:  # retries, reconciliation of ambiguous sends, replies owed by agencies
             self.send_replies()
 
-        return [route_stragglers, follow_up, send_replies]
+        def retrain() -> None:  # after every RETRAIN_AFTER_DECISIONS decisions and nightly, gated
+            retrain_if_due(self.db, self.settings)
+
+        return [route_stragglers, follow_up, send_replies, retrain]

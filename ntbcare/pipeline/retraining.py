@@ -60,6 +60,10 @@ class ModelStatus:
     def trained(self) -> datetime | None:
         return datetime.fromisoformat(self.trained_at) if self.trained_at else None
 
+    @property
+    def last_attempt(self) -> datetime | None:
+        return datetime.fromisoformat(self.last_attempt_at) if self.last_attempt_at else None
+
 
 def read_status(session: Session) -> ModelStatus | None:
     flag = session.get(ServiceFlag, ROUTING_MODEL_FLAG)
@@ -198,7 +202,8 @@ def measure_baseline(db: Database, settings: Settings, *, now: datetime | None =
     return status
 
 
-def retrain_if_due(db: Database, settings: Settings, *, now: datetime | None = None) -> ModelStatus | None:
+def retrain_if_due(db: Database, settings: Settings, *, trainer: Trainer = _train_default,
+                   now: datetime | None = None) -> ModelStatus | None:
     """The sweeper's task: measure, retrain or do nothing, as :func:`due` says; one process at a time."""
     now = now or utcnow()
     with db.session() as session:
@@ -208,6 +213,6 @@ def retrain_if_due(db: Database, settings: Settings, *, now: datetime | None = N
     try:
         if reason == "baseline":
             return measure_baseline(db, settings, now=now)
-        return retrain_gated(db, settings, now=now)
+        return retrain_gated(db, settings, trainer=trainer, now=now)
     finally:
         _release(db)
