@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -36,6 +37,8 @@ from routing.digest import build_digest
 from routing.route import add_mail, put_in_review
 
 log = logging.getLogger(__name__)
+
+MailBuilder = Callable[[Session, Settings, OutboundMail, datetime], EmailMessage]
 
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 3600.0
@@ -93,7 +96,10 @@ def _claim(db: Database, now: datetime, ids: list[int] | None, limit: int) -> li
         return [m.id for m in mails]
 
 
-def _build(session: Session, settings: Settings, mail: OutboundMail, now: datetime) -> EmailMessage:
+def _build(session: Session, settings: Settings, mail: OutboundMail, now: datetime,
+           builders: Mapping[str, MailBuilder]) -> EmailMessage:
+    if mail.kind in builders:  # kinds built above routing (the monthly recap)
+        return builders[mail.kind](session, settings, mail, now)
     agency = session.get(Agency, mail.agency_code) if mail.agency_code else None
     if agency is None:
         raise MailPermanentError(f"agency {mail.agency_code!r} is not in the registry")
@@ -114,8 +120,10 @@ def _build(session: Session, settings: Settings, mail: OutboundMail, now: dateti
                                   message_id=mail.message_id)
 
 
-def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = None, limit: int = 50) -> SendResult:
-    """Send the mails that are due (or just these ids); safe to run from several workers at once."""
+def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = None, limit: int = 50,
+                   builders: Mapping[str, MailBuilder] | None = None) -> SendResult:
+    """Send the mails that are due (or just these ids); safe to run from several workers at once.
+    ``builders`` build the kinds of mail this module does not know, by kind."""
     result = SendResult()
     if not settings.smtp_url:
         return result  # nothing is lost: they stay pending until SMTP_URL is set
@@ -129,7 +137,7 @@ def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = 
             message: EmailMessage | None = None
             error: Exception | None = None
             try:
-                message = _build(session, settings, mail, now)
+                message = _build(session, settings, mail, now, builders or {})
             except (MailPermanentError, ValueError) as exc:
                 error = exc
         if message is not None:

@@ -11,6 +11,7 @@ from ntbcare.cli.deliveries import deliveries
 from ntbcare.cli.model import classify, routing
 from ntbcare.cli.operators import operators
 from ntbcare.cli.replies import replies
+from ntbcare.cli.report import report
 from ntbcare.cli.service import init, replay, run, serve, worker
 from ntbcare.cli.templates import templates
 from ntbcare.cli.tickets import tickets
@@ -22,7 +23,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates, operators, apikeys):
+                templates, operators, apikeys, report):
     cli.add_command(command)
 
 

@@ -26,6 +26,7 @@ from ntbcare.core.db import Database
 from ntbcare.core.metrics import deliveries_failed, routing_confidences
 from ntbcare.core.models import Ticket, TicketMessage, utcnow
 from ntbcare.core.settings import Settings
+from ntbcare.pipeline.accountability.recap import build_recap_mail, owe_monthly_recap
 from ntbcare.pipeline.classifier import load_classifier
 from ntbcare.pipeline.retraining import retrain_if_due
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
@@ -160,12 +161,15 @@ class Pipeline:
 
     def send_mails(self, mail_ids: list[int] | None = None) -> SendResult:
         """Send owed e-mails now (these ids, or every due one); temporary failures are retried later."""
-        return send_due_mails(self.db, self.settings, ids=mail_ids)
+        policy = self.deadline_policy
+        return send_due_mails(self.db, self.settings, ids=mail_ids, builders={
+            "recap": lambda session, settings, mail, now: build_recap_mail(session, settings, mail, now, policy)})
 
     def follow_up(self) -> None:
         """Owe reminders, escalations and this week's digests that fell due, then send every due e-mail."""
         schedule_followups(self.db, self.settings, self.deadline_policy)
         owe_weekly_digests(self.db)
+        owe_monthly_recap(self.db, self.settings, self.deadline_policy)  # on the first working day, once
         self.send_mails()
 
     def periodic_tasks(self) -> list[Callable[[], None]]:

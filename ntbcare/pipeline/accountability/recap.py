@@ -1,0 +1,131 @@
+"""The monthly recap the province used to compile by hand: one row per agency, the province's trend and the
+ten oldest open complaints, as HTML, CSV or PDF (WeasyPrint with Debian's fonts), and e-mailed on the first
+working day of each month to ``OPERATOR_EMAILS`` and every agency head.
+
+The e-mail is an outbox row keyed ``recap:<YYYY-MM>`` like every e-mail, so however many sweepers run that day
+it is owed, and sent, once. It is built when it is sent, from the same figures as the public page; like the
+page it holds nothing personal (texts scrubbed, withheld tickets only counted).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ntbcare.core.db import Database
+from ntbcare.core.models import Agency, OutboundMail, utcnow
+from ntbcare.core.settings import Settings
+from ntbcare.pipeline.accountability.charts import trend_svg
+from ntbcare.pipeline.accountability.export import hours, percent, report_csv, sorted_rows
+from ntbcare.pipeline.accountability.figures import PROVINCE, compute
+from ntbcare.pipeline.accountability.listing import oldest_open
+from ntbcare.pipeline.accountability.periods import WITA, Period, parse_month, previous_month
+from routing.deadlines import DeadlinePolicy, WorkingCalendar
+from routing.route import add_mail
+
+RECAP_STARTS = time(7, 0)  # WITA, on the first working day
+FORMATS = ("html", "csv", "pdf")
+_env = Environment(loader=PackageLoader("ntbcare", "templates/recap"), autoescape=select_autoescape(["html"]))
+
+
+def first_working_day(calendar: WorkingCalendar, year: int, month: int) -> datetime:
+    """Opening time of the month's first working day (UTC)."""
+    return calendar.next_open(datetime(year, month, 1, 0, 0, tzinfo=WITA))
+
+
+def recap_due(calendar: WorkingCalendar, now: datetime) -> bool:
+    """On the month's first working day, from 07:00 WITA until midnight."""
+    local = now.astimezone(WITA)
+    first = first_working_day(calendar, local.year, local.month).astimezone(WITA).date()
+    return local.date() == first and local.time() >= RECAP_STARTS
+
+
+def recap_recipients(session: Session, settings: Settings) -> list[str]:
+    heads = [address for agency in session.scalars(select(Agency).where(Agency.active.is_(True)).order_by(Agency.code))
+             for address in (agency.data or {}).get("head_emails") or []]
+    return list(dict.fromkeys([*settings.operator_emails, *heads]))
+
+
+def owe_monthly_recap(db: Database, settings: Settings, policy: DeadlinePolicy,
+                      now: datetime | None = None) -> list[int]:
+    """On the first working day, owe last month's recap (once per month); returns the new mail's id."""
+    at = now or utcnow()
+    if not recap_due(policy.calendar, at):
+        return []
+    period = previous_month(at)
+    with db.scope() as session:
+        recipients = recap_recipients(session, settings)
+        if not recipients:
+            return []
+        mail = add_mail(session, key=f"recap:{period.first:%Y-%m}", kind="recap", ticket=None, agency_code=None,
+                        recipients=recipients)
+        if mail is None:
+            return []
+        session.flush()
+        return [mail.id]
+
+
+def render_html(session: Session, settings: Settings, policy: DeadlinePolicy, period: Period,
+                now: datetime) -> str:
+    report = compute(session, policy, period, now)
+    points = report.trend.get(PROVINCE) or [(0, 0)] * len(report.weeks)
+    chart = Markup(trend_svg(report.weeks, points, title=f"Tren mingguan Provinsi NTB, {period.label}",
+                             chart_id="rekap"))
+    return _env.get_template("recap.html").render(
+        report=report, period=period, rows=sorted_rows(report), chart=chart, points=points,
+        oldest=oldest_open(session, limit=10), hours=hours, percent=percent,
+        wita=lambda moment: moment.astimezone(WITA).strftime("%d/%m/%Y %H.%M"),
+        made=now.astimezone(WITA).strftime("%d/%m/%Y %H.%M"),
+        public_url=f"{settings.public_base_url.rstrip('/')}/transparansi?bulan={period.first:%Y-%m}")
+
+
+def render(session: Session, settings: Settings, policy: DeadlinePolicy, period: Period, now: datetime,
+           fmt: str) -> bytes:
+    """The recap of ``period`` as ``html``, ``csv`` (UTF-8) or ``pdf``."""
+    if fmt == "csv":
+        return report_csv(compute(session, policy, period, now)).encode("utf-8")
+    html = render_html(session, settings, policy, period, now)
+    if fmt == "html":
+        return html.encode("utf-8")
+    if fmt == "pdf":
+        from weasyprint import HTML  # heavy (Pango): loaded only when a PDF is made
+
+        return bytes(HTML(string=html).write_pdf())
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def build_recap_mail(session: Session, settings: Settings, mail: OutboundMail, now: datetime,
+                     policy: DeadlinePolicy) -> EmailMessage:
+    """The recap e-mail: a plain-text summary, the HTML recap (chart inline) and the CSV and PDF attached."""
+    period = parse_month(mail.key.split(":", 1)[1])
+    html = render_html(session, settings, policy, period, now)
+    report = compute(session, policy, period, now)
+    province = report.province
+    message = EmailMessage()
+    message["Subject"] = f"[NTB Care] Rekap bulanan pengaduan: {period.label}"
+    message["From"] = settings.mail_from
+    message["To"] = ", ".join(mail.recipients)
+    message["Date"] = format_datetime(now)
+    if mail.message_id:
+        message["Message-ID"] = mail.message_id
+    message.set_content(
+        f"Rekap bulanan NTB Care, {period.label}.\n\n"
+        f"Provinsi: {province.received} pengaduan diterima, {province.answered} dijawab, "
+        f"{percent(province.within_share) or '-'}% tepat waktu, tunggakan {province.backlog} "
+        f"({province.overdue} lewat tenggat).\n\nRincian per instansi ada di lampiran (CSV dan PDF) dan di "
+        f"{settings.public_base_url.rstrip('/')}/transparansi?bulan={period.first:%Y-%m}\n")
+    message.add_alternative(html, subtype="html")
+    stem = f"rekap-ntbcare-{period.first:%Y-%m}"
+    message.add_attachment(report_csv(report).encode("utf-8"), maintype="text", subtype="csv",
+                           filename=f"{stem}.csv")
+    from weasyprint import HTML
+
+    message.add_attachment(bytes(HTML(string=html).write_pdf()), maintype="application", subtype="pdf",
+                           filename=f"{stem}.pdf")
+    return message

@@ -1,0 +1,127 @@
+"""The monthly recap: `ntbcare report monthly` as HTML, CSV and PDF with the figures of the public page, the
+province's trend and the ten oldest open complaints; due on the first working day (after holidays and the
+weekend); e-mailed once to OPERATOR_EMAILS and every agency head (HTML body with the chart, CSV and PDF
+attached) even when two sweepers race; and none of the personal-data corpus in any of it."""
+
+from __future__ import annotations
+
+import csv
+import email
+import io
+import threading
+from datetime import datetime
+from email.policy import default as default_policy
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from ntbcare.cli import cli
+from ntbcare.core.db import Database
+from ntbcare.core.models import OutboundMail
+from ntbcare.pipeline.accountability import recap
+from ntbcare.pipeline.join import Pipeline, deadline_policy_for
+from tests.conftest import BASE_ENV, make_settings
+from tests.public_seed import CORPUS, WITA, seed_month
+from tests.servers import RecordingHandler, smtp_server
+
+FIRST_WORKING_DAY_JAN = datetime(2027, 1, 4, 7, 30, tzinfo=WITA)  # 1 Jan holiday, 2-3 weekend
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def assert_no_personal_data(text: str, where: str) -> None:
+    for secret in CORPUS:
+        assert secret.lower() not in text.lower(), f"{secret!r} in {where}"
+
+
+def test_due_on_the_first_working_day_from_seven() -> None:
+    calendar = deadline_policy_for(make_settings()).calendar
+    assert recap.recap_due(calendar, FIRST_WORKING_DAY_JAN)
+    assert not recap.recap_due(calendar, datetime(2027, 1, 4, 6, 59, tzinfo=WITA))
+    assert not recap.recap_due(calendar, datetime(2027, 1, 1, 9, 0, tzinfo=WITA))  # New Year's Day
+    assert not recap.recap_due(calendar, datetime(2027, 1, 5, 9, 0, tzinfo=WITA))
+    assert recap.recap_due(calendar, datetime(2026, 12, 1, 23, 59, tzinfo=WITA))  # a Tuesday
+
+
+def test_report_command_writes_html_csv_and_pdf(db: Database, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seed_month(db, make_settings(DATABASE_URL=database_url))
+    env = {**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""}
+    outputs = {}
+    for fmt in ("html", "csv", "pdf"):
+        out = tmp_path / f"recap.{fmt}"
+        result = CliRunner().invoke(cli, ["report", "monthly", "--month", "2026-12", "--format", fmt, "--out",
+                                          str(out)], env=env)
+        assert result.exit_code == 0, result.output
+        outputs[fmt] = out.read_bytes()
+    html = outputs["html"].decode("utf-8")
+    assert "Rekap bulanan NTB Care: Desember 2026" in html and "<svg" in html
+    assert "Sepuluh pengaduan terbuka paling lama" in html and "NTB-2026-000005" in html  # T5, the only one
+    rows = list(csv.DictReader(io.StringIO(outputs["csv"].decode("utf-8"))))
+    assert [(r["kode"], r["diterima"], r["persen_tepat_waktu"]) for r in rows[:2]] == [("NTB", "9", "33.3"),
+                                                                                     ("DINKES", "6", "50.0")]
+    assert outputs["pdf"].startswith(b"%PDF")
+    text = pdf_text(outputs["pdf"])
+    assert "Desember 2026" in text and "Dinas Kesehatan" in text
+    for fmt, data in outputs.items():
+        assert_no_personal_data(pdf_text(data) if fmt == "pdf" else data.decode("utf-8"), fmt)
+    bad = CliRunner().invoke(cli, ["report", "monthly", "--month", "12-2026"], env=env)
+    assert bad.exit_code == 1 and "--month" in bad.output
+
+
+@pytest.mark.parametrize("racers", [2])
+def test_recap_is_mailed_once_when_two_sweepers_race(db: Database, database_url: str, monkeypatch,  # type: ignore[no-untyped-def]
+                                                     racers: int) -> None:
+    handler = RecordingHandler()
+    with smtp_server(handler) as port:
+        settings = make_settings(DATABASE_URL=database_url, SMTP_URL=f"smtp://127.0.0.1:{port}?starttls=0&timeout=5",
+                                 OPERATOR_EMAILS="ops@diskominfotik.test", MAIL_FROM="NTB Care <care@ntb.test>")
+        seed_month(db, settings)
+        monkeypatch.setattr(recap, "utcnow", lambda: FIRST_WORKING_DAY_JAN)
+        sweepers = [Pipeline(settings, Database(database_url)) for _ in range(racers)]
+        barrier = threading.Barrier(racers)
+        errors: list[BaseException] = []
+
+        def sweep(pipeline: Pipeline) -> None:
+            try:
+                barrier.wait()
+                pipeline.follow_up()
+                pipeline.follow_up()  # a second round of the same sweeper owes nothing new
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sweep, args=(p,)) for p in sweepers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        for pipeline in sweepers:
+            pipeline.db.dispose()
+        assert not errors, errors
+    recaps = [(to, data) for to, data in handler.received if b"Rekap bulanan" in data]
+    assert len(recaps) == 1
+    to, data = recaps[0]
+    assert sorted(to) == ["kadis@dinkes.test", "ops@diskominfotik.test"]
+    with db.session() as s:
+        [row] = s.scalars(select(OutboundMail).where(OutboundMail.kind == "recap")).all()
+        assert row.key == "recap:2026-12" and row.status == "sent"
+    message = email.message_from_bytes(data, policy=default_policy)
+    assert message["Subject"] == "[NTB Care] Rekap bulanan pengaduan: Desember 2026"
+    body = message.get_body(preferencelist=("html",))
+    assert body is not None
+    html = body.get_content()
+    assert "<svg" in html and "Dinas Kesehatan" in html
+    attachments = {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+    assert set(attachments) == {"rekap-ntbcare-2026-12.csv", "rekap-ntbcare-2026-12.pdf"}
+    assert attachments["rekap-ntbcare-2026-12.pdf"].startswith(b"%PDF")
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    for where, text in (("html", html), ("plain", plain.get_content()),
+                        ("csv", attachments["rekap-ntbcare-2026-12.csv"].decode("utf-8")
+                         if isinstance(attachments["rekap-ntbcare-2026-12.csv"], bytes)
+                         else attachments["rekap-ntbcare-2026-12.csv"]),
+                        ("pdf", pdf_text(attachments["rekap-ntbcare-2026-12.pdf"]))):
+        assert_no_personal_data(text, where)
