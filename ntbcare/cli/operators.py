@@ -20,8 +20,12 @@ from ntbcare.pipeline.operator_accounts import AccountError
 ACTOR = "cli"
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _read_password(username: str) -> str:
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt(f"password for {username}", hide_input=True, confirmation_prompt=True)
