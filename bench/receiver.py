@@ -77,7 +77,21 @@ def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:  
     raise SystemExit(f"server did not start: {' '.join(cmd)}")
 
 
-def wrk(port: int, request_file: Path, connections: int, duration: float) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
+def wrk(port: int, request_file: Path, connections: int, duration: float,
+        server: subprocess.Popen | None = None) -> dict[str, float]:  # type: ignore[type-arg]
+    cpu_before = cpu_seconds(server.pid) if server is not None else 0.0
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "-s", str(LUA),
          f"http://127.0.0.1:{port}", "--", str(request_file)],
@@ -91,8 +105,10 @@ def wrk(port: int, request_file: Path, connections: int, duration: float) -> dic
         value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
+    cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / total if server is not None and total else 0.0
     return {"rate": rate, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1) if errors else "", "p50_ms": pct("50"), "p99_ms": pct("99")}
+            "socket_errors": errors.group(1) if errors else "", "p50_ms": pct("50"), "p99_ms": pct("99"),
+            "cpu_ms_per_request": round(cpu_ms, 3)}
 
 
 def pending(database_url: str) -> int:
@@ -158,9 +174,10 @@ def main() -> None:
                 initialise(Settings.from_env({**base_env, "DATABASE_URL": databases[kind][0]}))
             python = sys.executable
             flask_port = free_port()
-            servers.append(start([python, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "4",
-                                  "-b", f"127.0.0.1:{flask_port}", "--log-level", "warning", "bench._trivial:app"],
-                                 base_env, flask_port))
+            flask = start([python, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "4",
+                           "-b", f"127.0.0.1:{flask_port}", "--log-level", "warning", "bench._trivial:app"],
+                          base_env, flask_port)
+            servers.append(flask)
             trivial_file = tmp / "trivial.txt"
             write_requests(trivial_file, "trivial", 1, "/trivial")
             project_file = tmp / "project.txt"
@@ -189,14 +206,16 @@ def main() -> None:
                 for round_no in range(args.rounds):
                     hook_file = tmp / f"{shape}-{round_no}.txt"
                     write_requests(hook_file, f"{shape}r{round_no}", args.bodies, "/webhook")
-                    before = wrk(flask_port, trivial_file, args.connections, args.duration)
-                    hook = wrk(port, hook_file, args.connections, args.duration)
+                    before = wrk(flask_port, trivial_file, args.connections, args.duration, flask)
+                    hook = wrk(port, hook_file, args.connections, args.duration, serve)
                     backlog = pending(database_url) if shape == "embedded" else 0
                     drain_s = wait_drained(database_url) if shape == "embedded" else 0.0
                     after = wrk(flask_port, trivial_file, args.connections, args.duration)
-                    own = wrk(project_port, project_file, args.connections, args.duration)
+                    own = wrk(project_port, project_file, args.connections, args.duration, project)
                     flask_rate = (before["rate"] + after["rate"]) / 2
                     row = {"flask": flask_rate, "project_route": own["rate"], "webhook": hook,
+                           "cpu_ms": {"flask": before["cpu_ms_per_request"], "project_route": own["cpu_ms_per_request"],
+                                      "webhook": hook["cpu_ms_per_request"]},
                            "ratio_flask": hook["rate"] / flask_rate, "ratio_project": hook["rate"] / own["rate"],
                            "embedded_backlog": backlog, "embedded_drain_s": round(drain_s, 1),
                            "load": os.getloadavg()[0]}
@@ -205,6 +224,8 @@ def main() -> None:
                           f" non-2xx {hook['non_2xx']} | flask 2x4 {flask_rate:7.0f}/s ratio {row['ratio_flask']:.2f}"
                           f" | project route {own['rate']:7.0f}/s ratio {row['ratio_project']:.2f}"
                           + (f" | backlog {backlog} drained in {drain_s:.1f} s" if shape == "embedded" else "")
+                          + f" | CPU ms/request: webhook {hook['cpu_ms_per_request']:.2f}, flask "
+                          f"{before['cpu_ms_per_request']:.2f}, project route {own['cpu_ms_per_request']:.2f}"
                           + f" | load {row['load']:.1f}", flush=True)
                 lat = latency_run(port, f"{shape}-lat", args.rate, args.latency_duration)
                 left = pending(database_url) if shape == "embedded" else 0

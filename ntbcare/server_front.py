@@ -126,26 +126,37 @@ class BufferingWorker(ThreadWorker):
             state.data += conn.parser.unreader.take_buffered()
         conn.sock.setblocking(False)
         self._buffering[id(conn)] = state
-        if not self._progress(state):
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, state))
-            state.registered = True
+        if state.data and self._progress(state):
+            return
+        # A kept-alive connection comes here because it turned readable: its request is usually all there.
+        received = self._receive(state)
+        if received is None or (received and self._progress(state)):
+            return
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, state))
+        state.registered = True
 
     def _front_applies(self, conn: TConn) -> bool:
         return not (self.cfg.is_ssl or conn.is_http2
                     or getattr(self.cfg, "http2_cleartext", None) in ("prior-knowledge", "both"))
 
     def _on_readable(self, state: _Buffering, _sock: Any) -> None:
+        if self._receive(state):
+            self._progress(state)
+
+    def _receive(self, state: _Buffering) -> bool | None:
+        """Read what has arrived: True if something did, False if nothing yet, None if the client went away
+        (then the connection is dropped)."""
         try:
             chunk = state.conn.sock.recv(_RECV)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
-                return
+                return False
             chunk = b""
-        if not chunk:  # the client went away
+        if not chunk:
             self._drop(state)
-            return
+            return None
         state.data += chunk
-        self._progress(state)
+        return True
 
     def _progress(self, state: _Buffering) -> bool:
         """Hand the request to a thread if it is complete (True), else wait for more (False)."""
