@@ -7,6 +7,8 @@ import click
 
 from ntbcare.cli.agencies import agencies
 from ntbcare.cli.apikeys import apikeys
+from ntbcare.cli.backup import backup
+from ntbcare.cli.citizens import citizens
 from ntbcare.cli.deliveries import deliveries
 from ntbcare.cli.model import classify, routing
 from ntbcare.cli.operators import operators
@@ -23,7 +25,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates, operators, apikeys, report):
+                templates, operators, apikeys, report, backup, citizens):
     cli.add_command(command)
 
 

@@ -25,9 +25,11 @@ from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
 from ntbcare.core.metrics import deliveries_failed, routing_confidences
 from ntbcare.core.models import Ticket, TicketMessage, utcnow
+from ntbcare.core.operator_mail import build_silence_email
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.accountability.recap import build_recap_mail, owe_monthly_recap
 from ntbcare.pipeline.classifier import load_classifier
+from ntbcare.pipeline.housekeeping import housekeeping_tasks
 from ntbcare.pipeline.retraining import retrain_if_due
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
 from routing.digest import owe_weekly_digests
@@ -163,7 +165,8 @@ class Pipeline:
         """Send owed e-mails now (these ids, or every due one); temporary failures are retried later."""
         policy = self.deadline_policy
         return send_due_mails(self.db, self.settings, ids=mail_ids, builders={
-            "recap": lambda session, settings, mail, now: build_recap_mail(session, settings, mail, now, policy)})
+            "recap": lambda session, settings, mail, now: build_recap_mail(session, settings, mail, now, policy),
+            "watchdog": build_silence_email})
 
     def follow_up(self) -> None:
         """Owe reminders, escalations and this week's digests that fell due, then send every due e-mail."""
@@ -187,4 +190,5 @@ class Pipeline:
         def retrain() -> None:  # after every RETRAIN_AFTER_DECISIONS decisions and nightly, gated
             retrain_if_due(self.db, self.settings)
 
-        return [route_stragglers, follow_up, send_replies, retrain]
+        return [route_stragglers, follow_up, send_replies, retrain,
+                *housekeeping_tasks(self.db, self.settings, self.send_mails)]  # watchdog, retention
