@@ -5,6 +5,7 @@ province's totals, the weekly trend, the withheld count, periods and the cache."
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -103,3 +104,26 @@ def test_periods_month_quarter_year_range_and_errors() -> None:
                 {"dari": "2026-12-10", "sampai": "2026-12-01"}, {"dari": "2020-01-01", "sampai": "2026-01-01"}):
         with pytest.raises(PeriodError):
             parse_period(bad, NOW)
+
+
+def test_an_expired_report_is_served_while_one_thread_recomputes_it(db: Database, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ntbcare.pipeline.accountability import figures
+
+    seed_month(db, settings)
+    clear_cache()
+    monkeypatch.setattr(figures, "CACHE_SECONDS", 0.0)  # every report is stale as soon as it is made
+    policy = deadline_policy_for(settings)
+    first = cached_report(db, policy, month_of(2026, 12), NOW)
+    with db.scope() as s:
+        s.add(AuditEntry(ticket_id=1, at=at(29, 9), actor="system", action="routed", detail={"agency": "DISHUB"}))
+    assert cached_report(db, policy, month_of(2026, 12), NOW) is first  # no wait: the stale one, refreshed behind
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        latest = cached_report(db, policy, month_of(2026, 12), NOW)
+        if latest is not first:
+            break
+        time.sleep(0.05)
+    assert latest.row("DISHUB").received == 1
+    while figures._refreshing and time.monotonic() < deadline:  # let the last refresh finish before teardown
+        time.sleep(0.05)
+    clear_cache()

@@ -221,24 +221,46 @@ def _ratings(session: Session, period: Period, agencies: dict[str, Figures]) -> 
 
 
 _cache: dict[tuple[str, str], tuple[float, Report]] = {}
+_refreshing: set[tuple[str, str]] = set()
 _lock = threading.Lock()
 
 
+def _refresh(db: Database, policy: DeadlinePolicy, period: Period, now: datetime, key: tuple[str, str]) -> Report:
+    try:
+        with db.session() as session:
+            report = compute(session, policy, period, now)
+        with _lock:
+            _cache[key] = (time.monotonic() + CACHE_SECONDS, report)
+        return report
+    finally:
+        with _lock:
+            _refreshing.discard(key)
+
+
 def cached_report(db: Database, policy: DeadlinePolicy, period: Period, now: datetime) -> Report:
-    """The period's report, recomputed at most every ``CACHE_SECONDS`` per database and period."""
+    """The period's report, recomputed at most every ``CACHE_SECONDS`` per database and period.
+
+    Only the first request of a period computes while it waits; once the minute is up, the next request still
+    gets the previous report at once while one background thread computes the new one (stale while
+    revalidating), so visitors never wait on the aggregation after the first.
+    """
     key = (str(db.engine.url), period.key)
     with _lock:
         hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    with db.session() as session:
-        report = compute(session, policy, period, now)
-    with _lock:
-        _cache[key] = (time.monotonic() + CACHE_SECONDS, report)
-    return report
+        stale = hit is not None and hit[0] <= time.monotonic()
+        start_refresh = stale and key not in _refreshing
+        if start_refresh:
+            _refreshing.add(key)
+    if hit is None:
+        return _refresh(db, policy, period, now, key)
+    if start_refresh:
+        threading.Thread(target=_refresh, args=(db, policy, period, now, key), daemon=True,
+                         name="ntbcare-public-figures").start()
+    return hit[1]
 
 
 def clear_cache() -> None:
     """Forget every cached report (tests; a deployment never needs it)."""
     with _lock:
         _cache.clear()
+        _refreshing.clear()
