@@ -10,6 +10,7 @@ from ntbcare.cli.apikeys import apikeys
 from ntbcare.cli.backup import backup
 from ntbcare.cli.citizens import citizens
 from ntbcare.cli.deliveries import deliveries
+from ntbcare.cli.facebook import facebook
 from ntbcare.cli.model import classify, routing
 from ntbcare.cli.operators import operators
 from ntbcare.cli.replies import replies
@@ -25,7 +26,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates, operators, apikeys, report, backup, citizens):
+                templates, operators, apikeys, report, backup, citizens, facebook):
     cli.add_command(command)
 
 
