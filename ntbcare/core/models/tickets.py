@@ -78,6 +78,8 @@ class Ticket(Base):
     review_reason: Mapped[str | None] = mapped_column(Text)
     # Bumped to revoke every agency link issued for this ticket (reassignment, a leaked link).
     link_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The ticket this one was merged into (status ``merged``); the survivor shows its messages (revision 0006).
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, index=True)
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -89,6 +91,15 @@ class Ticket(Base):
     citizen: Mapped[Citizen | None] = relationship()
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.occurred_at", cascade="all, delete-orphan"
+    )
+
+    # The console's review queue and ticket search read by status, agency or channel, newest or oldest first
+    # (revision 0006).
+    __table_args__ = (
+        Index("ix_tickets_status_opened", "status", "opened_at"),
+        Index("ix_tickets_agency_opened", "agency_code", "opened_at"),
+        Index("ix_tickets_channel_opened", "channel", "opened_at"),
+        Index("ix_tickets_opened_at", "opened_at"),
     )
 
 
