@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -161,22 +161,22 @@ def retrain_gated(db: Database, settings: Settings, *, trainer: Trainer = _train
     running = _score(running_model, examples)
     candidate_model = trainer(load_seed() + decisions)
     candidate = _score(candidate_model, examples)
-    attempt = {"last_attempt_at": now.isoformat(), "candidate_precision": candidate[0],
-               "candidate_coverage": candidate[1]}
+    attempt = replace(ModelStatus(), last_attempt_at=now.isoformat(), candidate_precision=candidate[0],
+                      candidate_coverage=candidate[1])
     if no_worse(candidate, running):
         path = Path(settings.routing_model_path)
         private_dir(path.parent)
         partial = path.with_suffix(path.suffix + ".new")
         candidate_model.save(partial, model_signing_key(settings.secret_key))
         partial.replace(path)  # atomic; running processes reload on the new mtime
-        status = ModelStatus(precision=candidate[0], coverage=candidate[1], trained_at=now.isoformat(),
-                             decisions=len(decisions), decision_count_at=count, last_result="accepted", **attempt)
+        status = replace(attempt, precision=candidate[0], coverage=candidate[1], trained_at=now.isoformat(),
+                         decisions=len(decisions), decision_count_at=count, last_result="accepted")
         log.info("routing model retrained on %d decisions: precision %.3f coverage %.3f (was %.3f / %.3f)",
                  len(decisions), candidate[0], candidate[1], *running)
     else:
         base = previous or ModelStatus(trained_at=_file_time(settings))
-        status = ModelStatus(precision=running[0], coverage=running[1], trained_at=base.trained_at,
-                             decisions=base.decisions, decision_count_at=count, last_result="refused", **attempt)
+        status = replace(attempt, precision=running[0], coverage=running[1], trained_at=base.trained_at,
+                         decisions=base.decisions, decision_count_at=count, last_result="refused")
         log.warning("retrained routing model refused: precision %.3f coverage %.3f on the frozen set, the running "
                     "model has %.3f / %.3f", candidate[0], candidate[1], *running)
     with db.scope() as session:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from flask import Response, abort, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from ntbcare.pipeline import operator_accounts as accounts
@@ -52,7 +52,7 @@ def load_operator() -> BaseResponse | None:
     return None
 
 
-def set_cookie(response: Response, token: str) -> None:
+def set_cookie(response: BaseResponse, token: str) -> None:
     https = current_runtime().settings.public_base_url.startswith("https://")
     response.set_cookie(COOKIE, token, path=COOKIE_PATH, httponly=True, samesite="Lax", secure=https)
 

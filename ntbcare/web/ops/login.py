@@ -49,9 +49,9 @@ def login_submit() -> BaseResponse:
         duration = format_duration(timedelta(seconds=wait + 59))  # whole minutes, rounded up
         message = (f"Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {duration}, "
                    f"setelah pukul {retry_at.astimezone(DISPLAY_TZ):%H.%M} WITA.")
-        response = _page(username=raw, error=message, status=429)
-        response.headers["Retry-After"] = str(wait)
-        return response
+        refused = _page(username=raw, error=message, status=429)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     runtime = current_runtime()
     with runtime.db.scope() as session:
         operator = accounts.authenticate(session, username, password) if username and password else None
