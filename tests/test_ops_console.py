@@ -109,11 +109,11 @@ def test_banners_say_what_stops_the_service_and_what_to_do(client, seeded) -> No
     with seeded.scope() as session:
         session.add(ServiceFlag(key=PAGE_TOKEN_FLAG, value="(#190) token expired"))
         session.add(Delivery(body=b"{}", body_sha256="1" * 64, status=DeliveryStatus.DONE,
-                             received_at=utcnow() - timedelta(hours=5)))
+                             received_at=utcnow() - timedelta(days=3)))
     for path in ("/ops/", "/ops/overdue", "/ops/attention/mails"):
         page = client.get(path).get_data(as_text=True)
         assert "Token Halaman Facebook ditolak" in page and "ntbcare replies resume" in page, path
-        assert "Tidak ada webhook dari Facebook selama 5 jam" in page, path
+        assert "Tidak ada webhook dari Facebook sejak" in page, path
     with seeded.scope() as session:
         session.add(Delivery(body=b"{}", body_sha256="2" * 64, status=DeliveryStatus.DONE))
     assert "Tidak ada webhook" not in client.get("/ops/").get_data(as_text=True)

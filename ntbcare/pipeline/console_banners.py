@@ -1,31 +1,25 @@
 """What stops the service from doing its work, said on every console page with what to do about it: the Page
-token was refused, replies cannot be sent, or Facebook has sent no webhook for a long time."""
+token was refused, replies cannot be sent, or Facebook has sent no webhook for ``WEBHOOK_SILENCE_MINUTES`` of
+daytime (the watchdog's measure, :func:`ntbcare.pipeline.watchdog.webhook_silence`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.outbox import page_token_paused
-from ntbcare.core.models import Delivery, utcnow
+from ntbcare.core.display import format_short_wita
+from ntbcare.core.models import utcnow
 from ntbcare.core.settings import Settings
+from ntbcare.pipeline.watchdog import webhook_silence
 
 
 @dataclass(frozen=True)
 class Banner:
     key: str
     message: str
-
-
-def newest_delivery_at(session: Session) -> datetime | None:
-    """When the newest webhook body arrived (by id: the primary key, so no scan of the inbox)."""
-    newest = session.scalar(select(func.max(Delivery.id)))
-    if newest is None:
-        return None
-    return session.scalar(select(Delivery.received_at).where(Delivery.id == newest))
 
 
 def banners(session: Session, settings: Settings, *, now: datetime | None = None) -> list[Banner]:
@@ -39,11 +33,11 @@ def banners(session: Session, settings: Settings, *, now: datetime | None = None
     elif not settings.fb_page_access_token:
         found.append(Banner("no_token", "Pengiriman balasan dijeda: FB_PAGE_ACCESS_TOKEN belum diatur. "
                             "Isi token Halaman di konfigurasi, lalu mulai ulang layanan."))
-    newest = newest_delivery_at(session)
-    silence = timedelta(minutes=settings.webhook_silence_minutes)
-    if newest is not None and now - newest > silence:
-        hours = int((now - newest).total_seconds() // 3600)
-        found.append(Banner("silence", f"Tidak ada webhook dari Facebook selama {hours} jam atau lebih. "
-                            "Periksa langganan webhook aplikasi di Meta for Developers dan apakah server "
-                            "dapat dijangkau dari internet; `ntbcare deliveries` menunjukkan kiriman terakhir."))
+    silence = webhook_silence(session, now, settings)  # the watchdog's measure: daytime minutes only
+    if silence.silent and silence.last_delivery_at is not None:
+        since = format_short_wita(silence.last_delivery_at)
+        found.append(Banner("silence", f"Tidak ada webhook dari Facebook sejak {since}. "
+                            "Facebook mungkin menghentikan langganan webhook: jalankan `ntbcare facebook check`, "
+                            "periksa langganan aplikasi di Meta for Developers dan apakah server dapat dijangkau "
+                            "dari internet."))
     return found
