@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ntbcare.core.models import Agency, AuditEntry, Ticket, utcnow
@@ -27,23 +27,23 @@ class AgencyOverdue:
 
 
 def board(session: Session, *, now: datetime | None = None) -> list[AgencyOverdue]:
-    """Agencies with overdue tickets, the most overdue tickets first."""
+    """Agencies with overdue tickets (most first), each with its most overdue tickets: one grouped count, then
+    at most ``TICKETS_SHOWN`` rows per agency, however many tickets are late."""
     now = now or utcnow()
-    rows: dict[str, AgencyOverdue] = {}
-    agencies = {agency.code: agency for agency in session.scalars(select(Agency))}
-    query = select(Ticket).where(*overdue_filter(now), Ticket.agency_code.is_not(None)).order_by(Ticket.deadline_at)
-    for ticket in session.scalars(query):
-        code = ticket.agency_code or ""
+    late = (*overdue_filter(now), Ticket.agency_code.is_not(None))
+    grouped = session.execute(select(Ticket.agency_code, func.count(), func.min(Ticket.deadline_at))
+                              .where(*late).group_by(Ticket.agency_code)).all()
+    agencies = {agency.code: agency for agency in
+                session.scalars(select(Agency).where(Agency.code.in_([code for code, _, _ in grouped])))}
+    rows = []
+    for code, count, oldest in grouped:
         agency = agencies.get(code)
-        row = rows.get(code)
-        if row is None:
-            row = rows[code] = AgencyOverdue(code=code, name=agency.name if agency else code,
-                                             has_contacts=bool(agency and agency.emails))
-        row.count += 1
-        row.oldest_deadline = row.oldest_deadline or ticket.deadline_at
-        if len(row.tickets) < TICKETS_SHOWN:
-            row.tickets.append(ticket)
-    return sorted(rows.values(), key=lambda r: (-r.count, r.code))
+        tickets = list(session.scalars(select(Ticket).where(*late, Ticket.agency_code == code)
+                                       .order_by(Ticket.deadline_at, Ticket.id).limit(TICKETS_SHOWN)))
+        rows.append(AgencyOverdue(code=code, name=agency.name if agency else code,
+                                  has_contacts=bool(agency and agency.emails), count=int(count),
+                                  oldest_deadline=oldest, tickets=tickets))
+    return sorted(rows, key=lambda r: (-r.count, r.code))
 
 
 def owe_reminders(session: Session, agency_code: str, *, actor: str, now: datetime | None = None) -> list[int]:
