@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # Errors a value of the payload causes, the same on every attempt: the item is unstorable, not the delivery.
 UNSTORABLE_ERRORS = (DataError, UnicodeError)
 
+# What the caller owes for applied items (replies to status questions, hiding changed comments), written in
+# the transaction that marks their deliveries done, so a crash after that commit cannot lose what is owed.
+# Returns the ids of the rows it wrote, to be sent after the commit.
+Owe = Callable[[Session, ApplyResult], list[int]]
+
 
 @dataclass
 class BatchResult:
@@ -46,6 +51,8 @@ class BatchResult:
     status_requests: list[StatusRequest] = field(default_factory=list)
     # (ticket id, comment id): public comments of known tickets added or edited, to check for personal data.
     changed_comments: list[tuple[int, str]] = field(default_factory=list)
+    # Replies the ``owe`` hook wrote in the same transactions, to be sent after the commit.
+    reply_ids: list[int] = field(default_factory=list)
 
 
 def retry_delay(attempt: int, *, base: float = 5.0, cap: float = 600.0) -> float:
@@ -71,20 +78,32 @@ def process_batch(
     max_attempts: int = 5,
     chunk_size: int = 100,
     now: Callable[[], datetime] = utcnow,
+    owe: Owe | None = None,
 ) -> BatchResult:
-    """Process pending deliveries, ``chunk_size`` per transaction (short write locks for SQLite)."""
+    """Process pending deliveries, ``chunk_size`` per transaction (short write locks for SQLite); ``owe``
+    writes what the applied items owe inside that same transaction."""
     ids = sorted(set(delivery_ids))
     result = BatchResult()
     if not ids:
         return result
     count_attempt(db, ids)
     for start in range(0, len(ids), chunk_size):
-        _process_chunk(db, ids[start : start + chunk_size], page_id, max_attempts, now(), result)
+        _process_chunk(db, ids[start : start + chunk_size], page_id, max_attempts, now(), result, owe)
     return result
 
 
+def _apply(session: Session, deliveries: list[tuple[int, list[ParsedItem]]], page_id: str, owe: Owe | None,
+           result: BatchResult) -> ApplyResult:
+    """Apply items and owe what they cause, in the caller's savepoint: both happen or neither."""
+    applied = apply_batch(session, deliveries, page_id=page_id)
+    if owe is not None:
+        result.reply_ids.extend(owe(session, applied))
+    return applied
+
+
 def _process_chunk(
-    db: Database, ids: list[int], page_id: str, max_attempts: int, at: datetime, result: BatchResult
+    db: Database, ids: list[int], page_id: str, max_attempts: int, at: datetime, result: BatchResult,
+    owe: Owe | None = None,
 ) -> None:
     with db.scope() as session:
         rows = session.scalars(
@@ -102,13 +121,15 @@ def _process_chunk(
                 parsed.append((delivery, _parse(delivery, page_id)))
         if not parsed:
             return
+        owed_before = len(result.reply_ids)
         try:  # the fast path: the whole chunk at once
             with session.begin_nested():
-                applied = apply_batch(session, [(d.id, items) for d, items in parsed], page_id=page_id)
+                applied = _apply(session, [(d.id, items) for d, items in parsed], page_id, owe, result)
         except Exception as exc:
+            del result.reply_ids[owed_before:]  # rolled back with the savepoint
             log.info("chunk of %d deliveries failed (%s); isolating the bad one", len(parsed), exc)
             for delivery, items in parsed:
-                _process_one(session, delivery, items, page_id, max_attempts, at, result)
+                _process_one(session, delivery, items, page_id, max_attempts, at, result, owe)
             return
         for delivery, items in parsed:
             _mark_done(delivery, len(items), at, result)
@@ -135,18 +156,20 @@ def _mark_done(delivery: Delivery, item_count: int, at: datetime, result: BatchR
 
 def _process_one(
     session: Session, delivery: Delivery, items: list[ParsedItem], page_id: str, max_attempts: int, at: datetime,
-    result: BatchResult,
+    result: BatchResult, owe: Owe | None = None,
 ) -> None:
     error: Exception | None = None
     for _ in range(2):  # a second pass only after a concurrent writer inserted the same key first
+        owed_before = len(result.reply_ids)
         try:
             try:
                 with session.begin_nested():
-                    applied = [apply_batch(session, [(delivery.id, items)], page_id=page_id)]
+                    applied = [_apply(session, [(delivery.id, items)], page_id, owe, result)]
             except UNSTORABLE_ERRORS as exc:
+                del result.reply_ids[owed_before:]
                 log.info("delivery %s has an unstorable item (%s); applying its items one by one", delivery.id,
                          type(exc).__name__)
-                applied = _apply_one_by_one(session, delivery.id, items, page_id)
+                applied = _apply_one_by_one(session, delivery.id, items, page_id, owe, result)
             _mark_done(delivery, len(items), at, result)
             for part in applied:
                 result.opened_ticket_ids.extend(part.opened_ticket_ids)
@@ -154,8 +177,10 @@ def _process_one(
                 result.changed_comments.extend(part.changed_comment_ids)
             return
         except IntegrityError as exc:
+            del result.reply_ids[owed_before:]
             error = exc
         except Exception as exc:  # a bug or a payload we cannot handle: kept visible, retried with backoff
+            del result.reply_ids[owed_before:]
             error = exc
             break
     message = f"{type(error).__name__}: {error}"[:2000]
@@ -169,15 +194,19 @@ def _process_one(
         result.retry_later.append(delivery.id)
 
 
-def _apply_one_by_one(session: Session, delivery_id: int, items: list[ParsedItem], page_id: str) -> list[ApplyResult]:
+def _apply_one_by_one(session: Session, delivery_id: int, items: list[ParsedItem], page_id: str,
+                      owe: Owe | None = None, result: BatchResult | None = None) -> list[ApplyResult]:
     """Each item in its own savepoint; one the database refuses is recorded as malformed with the reason, so
     whatever the scrubbing at the edge missed costs that item, never the rest of the delivery."""
     applied: list[ApplyResult] = []
+    sink = result if result is not None else BatchResult()
     for item in items:
+        owed_before = len(sink.reply_ids)
         try:
             with session.begin_nested():
-                applied.append(apply_batch(session, [(delivery_id, [item])], page_id=page_id))
+                applied.append(_apply(session, [(delivery_id, [item])], page_id, owe, sink))
         except UNSTORABLE_ERRORS as exc:
+            del sink.reply_ids[owed_before:]
             log.warning("delivery %s: item %s not stored: %s", delivery_id, item.dedup_key[:80], type(exc).__name__)
             with session.begin_nested():
                 apply_batch(session, [(delivery_id, [unstorable(item, exc)])], page_id=page_id)

@@ -15,11 +15,14 @@ from datetime import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.acknowledge import acknowledge_tickets, hide_changed_comments
 from bot.outcomes import ReplyReport
 from bot.sender import send_due_replies
 from bot.status import owe_status_reply
+from ingest.apply import ApplyResult
+from ingest.grace import hold_new_tickets
 from ingest.processing import BatchResult, process_batch
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
@@ -77,7 +80,7 @@ class Pipeline:
     def ingest(self, delivery_ids: list[int]) -> BatchResult:
         """Stored deliveries → events and tickets; new tickets go on to routing, status requests get answers."""
         result = process_batch(self.db, delivery_ids, page_id=self.settings.fb_page_id,
-                               max_attempts=self.settings.max_delivery_attempts)
+                               max_attempts=self.settings.max_delivery_attempts, owe=self.owe_for_ingested)
         deliveries_failed(len(result.failed))
         log.info("deliveries: %d done, %d failed, %d retry later, %d skipped; %d tickets opened",
                  len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
@@ -90,17 +93,26 @@ class Pipeline:
                     self.route(result.opened_ticket_ids)
             except Exception:  # the tickets stay "new"; the sweeper routes them on its next round
                 log.exception("routing %d new tickets failed; the sweeper retries", len(result.opened_ticket_ids))
-        if result.status_requests:
-            try:
-                self.answer_status_requests(result.status_requests)
-            except Exception:  # owed replies are retried by the sweeper; unowed ones are asked again
-                log.exception("answering %d status requests failed", len(result.status_requests))
-        if result.changed_comments:
-            try:
-                self.recheck_comments(result.changed_comments)
-            except Exception:  # the comments stay visible until the citizen's next change; logged for operators
-                log.exception("checking %d changed comments for personal data failed", len(result.changed_comments))
+        if result.reply_ids:  # owed with the deliveries' commit; whatever this leaves, the sweeper sends
+            self.send_replies_soon(result.reply_ids)
         return result
+
+    def owe_for_ingested(self, session: Session, applied: ApplyResult) -> list[int]:
+        """Inside the transaction that stores the events: owe the answers to status questions and the hiding
+        of changed public comments that show personal data, so a crash after that commit loses neither."""
+        owed = [owe_status_reply(session, self.settings, r.psid, r.number, r.mid) for r in applied.status_requests]
+        opened = {t.id for t in applied.new_tickets}
+        comments = [(m.ticket, m.external_id, m.text or "") for m in applied.changed_comments
+                    if m.ticket.id not in opened and not m.removed]
+        owed.extend(hide_changed_comments(session, self.settings, comments))
+        self.hold_for_text(session, applied)
+        session.flush()
+        return [reply.id for reply in owed if reply is not None]
+
+    def hold_for_text(self, session: Session, applied: ApplyResult) -> list[int]:
+        """New tickets opened by a photo with no or few words wait ATTACHMENT_GRACE_SECONDS for their text."""
+        session.flush()  # the new tickets' ids
+        return hold_new_tickets(session, applied.new_tickets, utcnow(), self.settings.attachment_grace_seconds)
 
     def recheck_comments(self, changed: list[tuple[int, str]]) -> list[int]:
         """Hide public comments that showed personal data only after their ticket opened (an edit, a reply)."""
