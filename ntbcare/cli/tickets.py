@@ -71,10 +71,15 @@ def tickets_show(number: str, as_json: bool) -> None:
     click.echo(f"opened {data['opened_at']}  by {data['citizen'] or 'unknown'}")
     if data["permalink"]:
         click.echo(data["permalink"])
+    if data["merged_into"]:
+        click.echo(f"merged into {data['merged_into']}")
+    if data["merged"]:
+        click.echo(f"merged into this one: {', '.join(data['merged'])}")
     click.echo("")
     for m in data["messages"]:
         flag = " (removed)" if m["removed"] else " (hidden)" if m["hidden"] else ""
-        click.echo(f"  {m['occurred_at'][:16]}  {m['kind']}{flag}: {m['text'] or ''}")
+        origin = f" [from {m['ticket']}]" if m["ticket"] != data["number"] else ""
+        click.echo(f"  {m['occurred_at'][:16]}  {m['kind']}{flag}{origin}: {m['text'] or ''}")
     click.echo("\nhistory:")
     for h in data["history"]:
         change = f" {h['from'] or ''}→{h['to']}" if h["to"] else ""

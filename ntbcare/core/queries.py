@@ -69,11 +69,17 @@ def ticket_history(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
+    """The ticket with its messages (also those of tickets merged into it, each saying where it came from)."""
     data = ticket_to_dict(ticket)
+    merged = session.scalars(select(Ticket).where(Ticket.merged_into_id == ticket.id).order_by(Ticket.id)).all()
+    survivor = session.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None
+    data["merged_into"] = survivor.number if survivor else None
+    data["merged"] = [t.number for t in merged]
+    rows = [(m, ticket.number) for m in ticket.messages] + [(m, t.number) for t in merged for m in t.messages]
     data["messages"] = [
         {"external_id": m.external_id, "kind": m.kind, "text": m.text, "occurred_at": _iso(m.occurred_at),
-         "removed": m.removed, "hidden": m.hidden, "attachments": m.attachments or []}
-        for m in ticket.messages
+         "removed": m.removed, "hidden": m.hidden, "attachments": m.attachments or [], "ticket": number}
+        for m, number in sorted(rows, key=lambda row: row[0].occurred_at)
     ]
     data["history"] = ticket_history(session, ticket)
     return data

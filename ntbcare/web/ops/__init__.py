@@ -19,6 +19,8 @@ VIEWS = (
     "ntbcare.web.ops.admin_operators",
     "ntbcare.web.ops.admin_contacts",
     "ntbcare.web.ops.admin_templates",
+    "ntbcare.web.ops.tickets",
+    "ntbcare.web.ops.ticket_actions",
 )
 
 for _module in VIEWS:

@@ -1,0 +1,192 @@
+"""What the console's review queue and ticket search read: filters from a query string, one page of tickets,
+and suggested duplicates.
+
+Built for 100,000 tickets: every list is one indexed, ordered, limited query (revision 0006's
+``(status|agency|channel, opened_at)`` indexes); pages know whether a next one exists by reading one row
+more, never by counting the whole table; duplicates for a whole review page come from one query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from ntbcare.core.lifecycle import WITA
+from ntbcare.core.models import Channel, Citizen, Ticket, TicketStatus
+from ntbcare.pipeline.console_counts import overdue_filter
+
+PER_PAGE = 50
+REVIEW_PAGE = 25
+DUPLICATE_DAYS = 14
+DUPLICATE_SIMILARITY = 0.45
+NUMBER = re.compile(r"^NTB-\d{4}-\d{1,6}$", re.IGNORECASE)
+WORD = re.compile(r"[0-9a-z]{3,}")
+REVIEW_REASONS = {
+    "low_confidence": "Klasifikasi kurang yakin",
+    "close_candidates": "Beberapa instansi sama mungkinnya",
+    "jurisdiction_unknown": "Kewenangan (provinsi/kabupaten) tidak jelas",
+    "unknown_agency": "Instansi tujuan tidak dikenal",
+    "no_contacts": "Instansi belum punya kontak e-mail",
+    "not_ours": "Instansi menyatakan \"bukan kewenangan\"",
+    "no_text": "Laporan tanpa teks",
+    "forward_failed": "E-mail ke instansi gagal terkirim",
+    "split": "Dipisah dari tiket lain",
+    "reopened": "Dibuka kembali oleh operator",
+}
+
+
+def reason_label(reason: str | None) -> str:
+    return REVIEW_REASONS.get(reason or "", reason or "Perlu keputusan operator")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The search form's fields, already checked; anything unreadable is simply not applied."""
+
+    q: str = ""
+    status: str = ""
+    agency: str = ""
+    channel: str = ""
+    overdue: bool = False
+    since: date | None = None
+    until: date | None = None
+    page: int = 1
+
+    def query_args(self, **changes: Any) -> dict[str, str]:
+        """The filters as query-string arguments (for the pager's links), without the empty ones."""
+        values = {"q": self.q, "status": self.status, "agency": self.agency, "channel": self.channel,
+                  "overdue": "1" if self.overdue else "", "from": self.since.isoformat() if self.since else "",
+                  "to": self.until.isoformat() if self.until else "", "page": str(self.page)}
+        values.update({k: str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip()) if value else None
+    except ValueError:
+        return None
+
+
+def parse_filters(args: Mapping[str, str]) -> Filters:
+    """Read ``q``, ``status``, ``agency``, ``channel``, ``overdue=1``, ``from``/``to`` (YYYY-MM-DD) and ``page``."""
+    status = (args.get("status") or "").strip()
+    channel = (args.get("channel") or "").strip()
+    try:
+        page = max(1, min(int(args.get("page") or 1), 10_000))
+    except ValueError:
+        page = 1
+    return Filters(q=(args.get("q") or "").strip()[:200], status=status if status in TicketStatus.ALL else "",
+                   agency=(args.get("agency") or "").strip().upper()[:40],
+                   channel=channel if channel in Channel.ALL else "", overdue=args.get("overdue") == "1",
+                   since=_date(args.get("from")), until=_date(args.get("to")), page=page)
+
+
+def _wita_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=WITA)
+
+
+def _filtered(filters: Filters, now: datetime) -> Select[Ticket]:
+    query = select(Ticket)
+    if filters.q:
+        q = filters.q
+        if NUMBER.match(q):
+            query = query.where(Ticket.number == q.upper())
+        else:
+            names = select(Citizen.id).where(Citizen.display_name.icontains(q, autoescape=True))
+            query = query.where(or_(Ticket.number.icontains(q, autoescape=True),
+                                    Ticket.text.icontains(q, autoescape=True), Ticket.citizen_id.in_(names)))
+    if filters.status:
+        query = query.where(Ticket.status == filters.status)
+    if filters.agency:
+        query = query.where(Ticket.agency_code == filters.agency)
+    if filters.channel:
+        query = query.where(Ticket.channel == filters.channel)
+    if filters.overdue:
+        query = query.where(*overdue_filter(now))
+    if filters.since:
+        query = query.where(Ticket.opened_at >= _wita_start(filters.since))
+    if filters.until:
+        query = query.where(Ticket.opened_at < _wita_start(filters.until + timedelta(days=1)))
+    return query
+
+
+@dataclass
+class TicketPage:
+    tickets: Sequence[Ticket]
+    page: int
+    has_next: bool
+    names: dict[int, str] = field(default_factory=dict)
+
+
+def _names(session: Session, tickets: Sequence[Ticket]) -> dict[int, str]:
+    ids = {t.citizen_id for t in tickets if t.citizen_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Citizen.id, Citizen.display_name).where(Citizen.id.in_(ids)))
+    return {row.id: row.display_name or "" for row in rows}
+
+
+def search(session: Session, filters: Filters, now: datetime, per_page: int = PER_PAGE) -> TicketPage:
+    """One page of matching tickets, newest first."""
+    query = (_filtered(filters, now).order_by(Ticket.opened_at.desc(), Ticket.id.desc())
+             .offset((filters.page - 1) * per_page).limit(per_page + 1))
+    rows = session.scalars(query).all()
+    tickets = rows[:per_page]
+    return TicketPage(tickets, filters.page, len(rows) > per_page, _names(session, tickets))
+
+
+def review_queue(session: Session, page: int = 1, per_page: int = REVIEW_PAGE) -> TicketPage:
+    """Tickets waiting for an operator, oldest first (the order the province is judged by)."""
+    rows = session.scalars(select(Ticket).where(Ticket.status == TicketStatus.REVIEW)
+                           .order_by(Ticket.opened_at, Ticket.id)
+                           .offset((page - 1) * per_page).limit(per_page + 1)).all()
+    tickets = rows[:per_page]
+    return TicketPage(tickets, page, len(rows) > per_page, _names(session, tickets))
+
+
+def review_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status == TicketStatus.REVIEW)) or 0
+
+
+def candidates(ticket: Ticket, limit: int = 3) -> list[dict[str, Any]]:
+    """The classifier's top suggestions ``{"agency", "score"}`` stored on the ticket, best first."""
+    stored = (ticket.classification or {}).get("candidates") or []
+    valid = [c for c in stored if isinstance(c, dict) and isinstance(c.get("agency"), str)]
+    return sorted(valid, key=lambda c: -float(c.get("score") or 0))[:limit]
+
+
+def words(text: str) -> set[str]:
+    return set(WORD.findall((text or "").lower()))
+
+
+def similarity(a: set[str], b: set[str]) -> float:
+    """Share of words in common (Jaccard); 0 when either side has none."""
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def suggested_duplicates(session: Session, tickets: Sequence[Ticket], now: datetime,
+                         limit: int = 3) -> dict[int, list[tuple[Ticket, float]]]:
+    """For each ticket, open or recent tickets of the last 14 days at the same location whose wording is close
+    (one query for the whole page)."""
+    places = {t.location_code for t in tickets if t.location_code}
+    found: dict[int, list[tuple[Ticket, float]]] = {t.id: [] for t in tickets}
+    if not places:
+        return found
+    pool = session.scalars(select(Ticket).where(
+        Ticket.opened_at >= now - timedelta(days=DUPLICATE_DAYS), Ticket.location_code.in_(places),
+        Ticket.status != TicketStatus.MERGED).order_by(Ticket.opened_at.desc()).limit(2000)).all()
+    pool_words = {other.id: words(other.text) for other in pool}
+    for ticket in tickets:
+        mine = words(ticket.text)
+        scored = [(other, similarity(mine, pool_words[other.id])) for other in pool
+                  if other.id != ticket.id and other.location_code == ticket.location_code]
+        close = sorted((pair for pair in scored if pair[1] >= DUPLICATE_SIMILARITY), key=lambda p: -p[1])
+        found[ticket.id] = close[:limit]
+    return found

@@ -1,0 +1,46 @@
+/* The review queue's keyboard: j/k move between tickets, 1-3 assign to a suggested agency, n not a complaint,
+   o open the ticket, x select it for a bulk action. Keys typed into a field are left alone. */
+(function () {
+  "use strict";
+  var items = Array.prototype.slice.call(document.querySelectorAll(".review-item"));
+  if (!items.length) { return; }
+  var current = 0;
+
+  function select(index) {
+    if (index < 0 || index >= items.length) { return; }
+    items[current].classList.remove("current");
+    current = index;
+    items[current].classList.add("current");
+    items[current].focus();
+    items[current].scrollIntoView({block: "nearest"});
+  }
+
+  function press(selector) {
+    var button = items[current].querySelector(selector);
+    if (button) { button.click(); }
+  }
+
+  items[0].classList.add("current");
+  items.forEach(function (item, index) {
+    item.addEventListener("focusin", function () {
+      items[current].classList.remove("current");
+      current = index;
+      item.classList.add("current");
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]")) { return; }
+    var key = event.key;
+    if (key === "j") { select(current + 1); }
+    else if (key === "k") { select(current - 1); }
+    else if (key === "1" || key === "2" || key === "3") { press('button[data-key="' + key + '"]'); }
+    else if (key === "n") { press('button[data-key="n"]'); }
+    else if (key === "o") { press("a[data-open]"); }
+    else if (key === "x") { press("input[data-select]"); }
+    else { return; }
+    event.preventDefault();
+  });
+})();
