@@ -27,10 +27,13 @@ from ntbcare.core.models import (
 )
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.pipeline.ticket_claim import version_of
+from tests import test_bot_outbox
 from tests.conftest import BASE_ENV, RecordingDispatcher, make_settings
 from tests.ops_helpers import csrf_token, login, make_operator
 from tests.ops_tickets_seed import PLN, make_ticket, message_ids, seed_agencies_with_contacts, ticket_of
 from tests.servers import RecordingHandler, smtp_server
+
+fake = test_bot_outbox.fake
 
 
 @pytest.fixture
@@ -319,3 +322,33 @@ def test_ticket_search_filters_and_pages(client, seeded) -> None:  # type: ignor
     assert first[0] == "NTB-2026-000001"  # newest first
     page = client.get("/ops/tickets?status=bogus&from=not-a-date&page=x")
     assert page.status_code == 200
+
+
+def test_retry_reply_sends_a_failed_reply_again_once_through_the_outbox(database_url, seeded, fake) -> None:  # type: ignore[no-untyped-def]
+    from bot.client import close_graph_clients
+    from ntbcare.core.models import Reply, ReplyStatus
+    from tests import test_bot_outbox as outbox
+
+    ticket_id = outbox.make_ticket(seeded, 7)
+    [reply_id] = outbox.answer(seeded, ticket_id, "Tiang listrik sudah diganti.")
+    with seeded.scope() as session:
+        reply = session.get(Reply, reply_id)
+        reply.status, reply.attempts, reply.error = ReplyStatus.FAILED, 5, "(#2) Service temporarily unavailable"
+    settings = make_settings(DATABASE_URL=database_url, FB_PAGE_ACCESS_TOKEN=outbox.TOKEN,
+                             GRAPH_API_BASE_URL=outbox.BASE, GRAPH_API_VERSION=outbox.VERSION)
+    client = create_app(runtime=Runtime(settings=settings, db=seeded, dispatcher=RecordingDispatcher())).test_client()
+    signed_in(client)
+    try:
+        page = client.get("/ops/tickets/NTB-2026-000007").get_data(as_text=True)
+        assert "Kirim ulang balasan ini" in page and "(#2) Service temporarily unavailable" in page
+        assert "1 balasan Facebook tiket NTB-2026-000007 dikirim ulang" in act(client, seeded, "NTB-2026-000007",
+                                                                             "retry-reply", reply=str(reply_id))
+        assert "tidak punya balasan Facebook yang gagal" in act(client, seeded, "NTB-2026-000007", "retry-reply")
+    finally:
+        close_graph_clients()
+    [posted] = fake.comments["555000000000111_600000000007"]
+    assert "Tiang listrik sudah diganti." in posted["message"]
+    with seeded.session() as session:
+        assert session.get(Reply, reply_id).status == ReplyStatus.SENT
+    assert "tampil di Facebook" in client.get("/ops/tickets/NTB-2026-000007").get_data(as_text=True)
+    assert ("reply_retry", "operator:ani") in audit_actions(seeded, "NTB-2026-000007")
