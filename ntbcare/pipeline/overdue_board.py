@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ntbcare.core.models import Agency, AuditEntry, Ticket, utcnow
-from ntbcare.pipeline.console_counts import overdue_filter
+from ntbcare.pipeline.console_counts import AWAITING_AGENCY, overdue_filter
 from routing.route import add_mail
 
-TICKETS_SHOWN = 20  # per agency on the board; the count says how many there are in all
+TICKETS_SHOWN = 10  # per agency on the board; the count says how many there are, the ticket list shows them all
 
 
 @dataclass
@@ -27,23 +27,33 @@ class AgencyOverdue:
 
 
 def board(session: Session, *, now: datetime | None = None) -> list[AgencyOverdue]:
-    """Agencies with overdue tickets (most first), each with its most overdue tickets: one grouped count, then
-    at most ``TICKETS_SHOWN`` rows per agency, however many tickets are late."""
+    """Agencies with overdue tickets (most first), each with its most overdue tickets: one grouped count read
+    from an index, then at most ``TICKETS_SHOWN`` rows per agency, however many are late."""
     now = now or utcnow()
     late = (*overdue_filter(now), Ticket.agency_code.is_not(None))
     grouped = session.execute(select(Ticket.agency_code, func.count(), func.min(Ticket.deadline_at))
                               .where(*late).group_by(Ticket.agency_code)).all()
     agencies = {agency.code: agency for agency in
                 session.scalars(select(Agency).where(Agency.code.in_([code for code, _, _ in grouped])))}
+    shown = {code: most_overdue(session, code, now) for code, _, _ in grouped}
     rows = []
     for code, count, oldest in grouped:
         agency = agencies.get(code)
-        tickets = list(session.scalars(select(Ticket).where(*late, Ticket.agency_code == code)
-                                       .order_by(Ticket.deadline_at, Ticket.id).limit(TICKETS_SHOWN)))
         rows.append(AgencyOverdue(code=code, name=agency.name if agency else code,
                                   has_contacts=bool(agency and agency.emails), count=int(count),
-                                  oldest_deadline=oldest, tickets=tickets))
+                                  oldest_deadline=oldest, tickets=shown.get(code, [])))
     return sorted(rows, key=lambda r: (-r.count, r.code))
+
+
+def most_overdue(session: Session, code: str, now: datetime) -> list[Ticket]:
+    """One agency's most overdue tickets: a query per awaiting status, each read in deadline order straight from
+    the (agency, status, deadline) index, merged here."""
+    found: list[Ticket] = []
+    for status in AWAITING_AGENCY:
+        found += session.scalars(select(Ticket).where(Ticket.agency_code == code, Ticket.status == status,
+                                                      Ticket.deadline_at < now)
+                                 .order_by(Ticket.deadline_at).limit(TICKETS_SHOWN))
+    return sorted(found, key=lambda t: (t.deadline_at or now, t.id))[:TICKETS_SHOWN]
 
 
 def owe_reminders(session: Session, agency_code: str, *, actor: str, now: datetime | None = None) -> list[int]:

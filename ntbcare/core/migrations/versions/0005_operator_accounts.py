@@ -1,4 +1,4 @@
-"""operator console: accounts and sessions
+"""operator console: accounts and sessions; the indexes of its dashboard and overdue board
 
 Revision ID: 0005
 Revises: 0004
@@ -16,6 +16,10 @@ branch_labels = None
 depends_on = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TICKET_INDEXES = (
+    ("ix_tickets_status_deadline_agency", ["status", "deadline_at", "agency_code"]),
+    ("ix_tickets_agency_status_deadline", ["agency_code", "status", "deadline_at"]),
+)
 
 
 def upgrade() -> None:
@@ -46,9 +50,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_operator_sessions_operator_id"), ["operator_id"], unique=False)
+    for name, columns in TICKET_INDEXES:
+        op.create_index(name, "tickets", columns, unique=False)
 
 
 def downgrade() -> None:
+    for name, _ in TICKET_INDEXES:
+        op.drop_index(name, table_name="tickets")
     with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_operator_sessions_operator_id"))
     op.drop_table("operator_sessions")
