@@ -44,6 +44,8 @@ class BatchState:
         self._load_citizens({e.author_id for e in events if e.source == "feed" and e.author_id},
                             {e.author_id for e in events if e.source == "messenger" and e.author_id})
         self.new_tickets: list[Ticket] = []
+        # Known tickets that were waiting for a photo's text and got it: routed now.
+        self.released: list[Ticket] = []
         self.status_requests: list[StatusRequest] = []
         # Public comments whose text this batch added to a known ticket or edited: checked again for personal data.
         self.changed_comments: list[TicketMessage] = []

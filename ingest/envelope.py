@@ -15,7 +15,7 @@ from typing import Any
 
 from ingest.errors import describe, read_id, shape_token, unsupported_item
 from ingest.events import NormalizedEvent, ParsedItem
-from ingest.feed import parse_feed_change
+from ingest.feed import parse_feed_change, parse_mention
 from ingest.messenger import messaging_event_key, parse_messaging
 from ingest.sanitize import NON_FINITE_REASON, is_facebook_id, scrub
 
@@ -29,6 +29,8 @@ def _parse_change(change: Any, page_id: str, entry_time: Any) -> ParsedItem:
     if not isinstance(change, dict):
         return unsupported_item("feed", "feed:malformed", "change is not an object", change, page_id)
     field_name = change.get("field")
+    if field_name == "mention":
+        return parse_mention(change.get("value"), page_id, entry_time)
     if field_name != "feed":
         reason = f"page field {describe(field_name)} is not a complaint source"
         return unsupported_item("feed", f"change:{shape_token(field_name)}", reason, change, page_id)

@@ -22,9 +22,12 @@ FEED_KINDS = (
     "post.add",
     "post.edited",
     "post.remove",
+    "mention.add",  # the page tagged in a comment or post elsewhere (page field ``mention``)
 )
 MESSENGER_KINDS = (
     "message",  # text, attachments, quick reply (quick_reply_payload set)
+    "message.edited",  # the citizen edited a sent message (``message_edit``)
+    "message.unsent",  # the citizen unsent a message (``is_deleted``)
     "postback",
     "echo",
     "read",
@@ -36,10 +39,30 @@ ALL_KINDS = FEED_KINDS + MESSENGER_KINDS
 
 @dataclass(frozen=True)
 class Attachment:
-    """A photo, video, file or shared link the citizen sent; ``url`` may be a temporary CDN link."""
+    """A photo, video, file, location or shared link the citizen sent; ``url`` may be a temporary CDN link.
+
+    Locations keep their coordinates (``lat``/``long``); shared links and templates keep their title.
+    """
 
     type: str
     url: str | None = None
+    title: str | None = None
+    lat: float | None = None
+    long: float | None = None
+
+    def as_record(self) -> dict[str, str | float | None]:
+        """What a ticket keeps of it (JSON); a location gets a map link for operators and agencies."""
+        record: dict[str, str | float | None] = {"type": self.type, "url": self.url}
+        if self.title:
+            record["title"] = self.title
+        if self.lat is not None and self.long is not None:
+            record.update(lat=self.lat, long=self.long, map_url=map_link(self.lat, self.long))
+        return record
+
+
+def map_link(lat: float, long: float) -> str:
+    """An OpenStreetMap link centred on the point, readable without any account."""
+    return f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={long:.6f}#map=17/{lat:.6f}/{long:.6f}"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ingest.errors import (
+    MalformedPayload,
     PayloadError,
     as_dict,
     content_hash,
@@ -59,9 +60,11 @@ def _version_suffix(value: dict[str, Any]) -> str:
 
 
 def _author(value: dict[str, Any], page_id: str) -> tuple[str | None, str | None, bool]:
+    """Who wrote it, from ``from`` or the older form's ``sender_id``/``sender_name`` (pages subscribed on older
+    app versions); the page's own actions are recognised in both."""
     sender = as_dict(value.get("from"))
-    author_id = read_facebook_id(sender, "id", "from.id")
-    name = read_text(sender, "name")
+    author_id = read_facebook_id(sender, "id", "from.id") or read_facebook_id(value, "sender_id", "sender_id")
+    name = read_text(sender, "name") or read_text(value, "sender_name")
     return author_id, name[:MAX_NAME] if name else None, author_id == page_id
 
 
@@ -184,6 +187,33 @@ FEED_PARSERS: dict[tuple[str, str], FeedParser] = {
     **{(item, "edited"): parse_post_edited for item in POST_ITEMS},
     **{(item, "remove"): parse_post_remove for item in POST_ITEMS},
 }
+
+
+def parse_mention(value: Any, page_id: str, entry_time: Any) -> ParsedItem:
+    """A ``mention`` change: a citizen tagged the page in a comment or post elsewhere (a complaint channel)."""
+    if not isinstance(value, dict):
+        return unsupported_item("feed", "mention:malformed", "mention change value is not an object", value, page_id)
+    item, verb = feed_event_key(value)
+    shape = f"mention:{shape_token(item)}.{shape_token(verb)}"
+    if item not in ("comment", "post", "status", "photo", "video") or verb != "add":
+        return unsupported_item("feed", shape, "only new mentions are complaints", value, page_id)
+    try:
+        post_id = require_facebook_id(value, "post_id", "post_id")
+        comment_id = read_facebook_id(value, "comment_id", "comment_id") if item == "comment" else None
+        if item == "comment" and comment_id is None:
+            raise MalformedPayload("comment_id")
+        author_id, author_name, is_from_page = _author(value, page_id)
+        external_id = comment_id or post_id
+        return NormalizedEvent(
+            source="feed", kind="mention.add", dedup_key=f"feed:mention.add:{external_id}", external_id=external_id,
+            page_id=page_id, occurred_at=occurred_at(value.get("created_time"), entry_time, "created_time"),
+            author_id=author_id, author_name=author_name, text=read_text(value, "message"),
+            attachments=_comment_attachments(value) + _post_attachments(value), post_id=post_id,
+            parent_id=read_facebook_id(value, "parent_id", "parent_id"), permalink=_permalink(value),
+            is_from_page=is_from_page, payload=item, raw=value,
+        )
+    except PayloadError as error:
+        return unsupported_item("feed", f"{shape}:{error.detail}", error.reason, value, page_id)
 
 
 def _unsupported_reason(item: str, verb: str) -> str:

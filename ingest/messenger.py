@@ -9,6 +9,7 @@ Sample event (facebook-graph.md E10)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,16 +35,18 @@ from ingest.events import Attachment, NormalizedEvent, ParsedItem
 
 MessagingParser = Callable[[dict[str, Any], str, Any], NormalizedEvent]
 
+# A shared link's or template's title is kept up to this many characters.
+MAX_TITLE = 500
+
 # Fields every messaging event carries; whatever else is present names the event.
 COMMON_FIELDS = frozenset({"sender", "recipient", "timestamp"})
 # Event fields in the order they are looked for; an echo is a "message" with is_echo true.
-KNOWN_EVENT_FIELDS = ("message", "postback", "read", "delivery", "reaction")
+KNOWN_EVENT_FIELDS = ("message", "message_edit", "postback", "read", "delivery", "reaction")
 IGNORED_EVENT_REASONS = {
     "optin": "opt-in events are not complaints",
     "referral": "referral events are not complaints",
     "account_linking": "account linking events are not complaints",
     "policy_enforcement": "policy enforcement notices are not complaints",
-    "message_edit": "message edits are not handled yet",
     "pass_thread_control": "handover events are not complaints",
     "take_thread_control": "handover events are not complaints",
     "request_thread_control": "handover events are not complaints",
@@ -61,15 +64,42 @@ def messaging_event_key(event: Any) -> str:
     return next((name for name in fields if name not in COMMON_FIELDS), "")
 
 
+def _coordinate(value: Any, limit: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and -limit <= number <= limit else None
+
+
+def _first_element(payload: dict[str, Any]) -> dict[str, Any]:
+    elements = payload.get("elements")
+    return as_dict(elements[0]) if isinstance(elements, list) and elements else {}
+
+
+def _attachment(item: dict[str, Any]) -> Attachment:
+    """One ``message.attachments[]`` item, keeping what the citizen sent whatever its type.
+
+    Locations carry ``payload.coordinates``; fallbacks (shared links) a top-level ``title`` and ``url`` (``URL``
+    in older payloads); templates a title and link on their first element.
+    """
+    payload = as_dict(item.get("payload"))
+    element = _first_element(payload)
+    url = (read_text(payload, "url") or read_text(item, "url") or read_text(item, "URL")
+           or read_text(element, "url") or read_text(element, "item_url")
+           or read_text(as_dict(element.get("default_action")), "url"))
+    title = read_text(item, "title") or read_text(payload, "title") or read_text(element, "title")
+    coordinates = as_dict(payload.get("coordinates"))
+    lat, long = _coordinate(coordinates.get("lat"), 90), _coordinate(coordinates.get("long"), 180)
+    if lat is None or long is None:
+        lat = long = None
+    return Attachment(read_text(item, "type") or "unknown", url, title[:MAX_TITLE] if title else None, lat, long)
+
+
 def _attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
     items = message.get("attachments")
     if not isinstance(items, list):
         return ()
-    return tuple(
-        Attachment(read_text(item, "type") or "unknown", read_text(as_dict(item.get("payload")), "url"))
-        for item in items
-        if isinstance(item, dict)
-    )
+    return tuple(_attachment(item) for item in items if isinstance(item, dict))
 
 
 def _sender_psid(event: dict[str, Any]) -> str:
@@ -85,6 +115,8 @@ def parse_message(event: dict[str, Any], page_id: str, entry_time: Any) -> Norma
     message = as_dict(event.get("message"))
     mid = require_id(message, "mid", "message.mid")
     psid = _sender_psid(event)
+    if message.get("is_deleted") is True:
+        return _unsent(event, mid, psid, page_id, entry_time)
     text = read_text(message, "text")
     attachments = _attachments(message)
     if text is None and not attachments:
@@ -101,6 +133,44 @@ def parse_message(event: dict[str, Any], page_id: str, entry_time: Any) -> Norma
         attachments=attachments,
         is_from_page=psid == page_id,
         payload=read_text(as_dict(message.get("quick_reply")), "payload"),
+        raw=event,
+    )
+
+
+def _unsent(event: dict[str, Any], mid: str, psid: str, page_id: str, entry_time: Any) -> NormalizedEvent:
+    """The citizen unsent (deleted) a message: marked on the ticket, never its text."""
+    return NormalizedEvent(
+        source="messenger",
+        kind="message.unsent",
+        dedup_key=f"messenger:message_unsent:{mid}",
+        external_id=mid,
+        page_id=page_id,
+        occurred_at=_event_time(event, entry_time),
+        author_id=psid,
+        is_from_page=psid == page_id,
+        raw=event,
+    )
+
+
+def parse_message_edit(event: dict[str, Any], page_id: str, entry_time: Any) -> NormalizedEvent:
+    """The citizen edited a sent message (``message_edit {mid, text, num_edit}``); each edit its own key."""
+    edit = as_dict(event.get("message_edit"))
+    mid = require_id(edit, "mid", "message_edit.mid")
+    psid = _sender_psid(event)
+    text = read_text(edit, "text")
+    if text is None:
+        raise MalformedPayload("message_edit.text")
+    number = read_id(edit, "num_edit") or content_hash(text)[:16]
+    return NormalizedEvent(
+        source="messenger",
+        kind="message.edited",
+        dedup_key=f"messenger:message_edit:{mid}:{number}",
+        external_id=mid,
+        page_id=page_id,
+        occurred_at=_event_time(event, entry_time),
+        author_id=psid,
+        text=text,
+        is_from_page=psid == page_id,
         raw=event,
     )
 
@@ -203,6 +273,7 @@ def parse_reaction(event: dict[str, Any], page_id: str, entry_time: Any) -> Norm
 
 MESSAGING_PARSERS: dict[str, MessagingParser] = {
     "message": parse_message,
+    "message_edit": parse_message_edit,
     "echo": parse_echo,
     "postback": parse_postback,
     "read": parse_read_receipt,

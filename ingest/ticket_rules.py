@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ingest.batch_state import BatchState
 from ingest.events import NormalizedEvent
+from ingest.grace import release_if_described
 from ingest.status_requests import only_asks_status, status_request_of
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.models import Channel, Citizen, Ticket, TicketMessage, TicketStatus
@@ -52,8 +53,8 @@ def _citizen(state: BatchState, ev: NormalizedEvent) -> Citizen | None:
     return citizen
 
 
-def _attachments(ev: NormalizedEvent) -> list[dict[str, str | None]]:
-    return [{"type": a.type, "url": a.url} for a in ev.attachments]
+def _attachments(ev: NormalizedEvent) -> list[dict[str, str | float | None]]:
+    return [a.as_record() for a in ev.attachments]
 
 
 def _open_ticket(state: BatchState, ev: NormalizedEvent, channel: str, kind: str) -> Ticket:
@@ -65,7 +66,7 @@ def _open_ticket(state: BatchState, ev: NormalizedEvent, channel: str, kind: str
         citizen=_citizen(state, ev),
         origin_id=ev.external_id,
         post_id=ev.post_id,
-        comment_id=ev.external_id if channel == Channel.COMMENT else None,
+        comment_id=ev.external_id if channel == Channel.COMMENT or ev.payload == "comment" else None,
         psid=ev.author_id if channel == Channel.MESSENGER else None,
         permalink=ev.permalink,
         opened_at=ev.occurred_at,
@@ -98,6 +99,8 @@ def _join(state: BatchState, ticket: Ticket, ev: NormalizedEvent, kind: str) -> 
     ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
     _refresh_text(ticket)
     audit(state.session, ticket, "message_joined", actor="citizen", detail={"external_id": ev.external_id})
+    if ticket.status == TicketStatus.NEW and release_if_described(state.session, ticket):
+        state.released.append(ticket)
 
 
 def _refresh_text(ticket: Ticket) -> None:
@@ -201,6 +204,39 @@ def _on_postback(state: BatchState, ev: NormalizedEvent) -> Outcome:
     return ticket, "recorded", "button taps are kept with the conversation, not as complaint text"
 
 
+def _on_mention(state: BatchState, ev: NormalizedEvent) -> Outcome:
+    """The page tagged elsewhere: a ticket on channel ``mention``, answered under the comment when it is one."""
+    existing = state.messages.get(ev.external_id)
+    if existing is not None:
+        return existing.ticket, "recorded", "already known"
+    return _open_ticket(state, ev, Channel.MENTION, "comment" if ev.payload == "comment" else "post"), "applied", None
+
+
+def _on_message_edit(state: BatchState, ev: NormalizedEvent) -> Outcome:
+    """A Messenger edit: the new text replaces the old, which stays in the audit trail."""
+    message = state.messages.get(ev.external_id)
+    if message is None:
+        return None, "recorded", "edit of a message we never saw"
+    previous = message.text
+    message.text = ev.text
+    _refresh_text(message.ticket)
+    audit(state.session, message.ticket, "text_edited", actor="citizen",
+          detail={"external_id": ev.external_id, "previous": previous, "new": ev.text})
+    return message.ticket, "applied", None
+
+
+def _on_message_unsent(state: BatchState, ev: NormalizedEvent) -> Outcome:
+    """An unsent Messenger message stays on the ticket, marked, for the agency to see what changed."""
+    message = state.messages.get(ev.external_id)
+    if message is None:
+        return None, "recorded", "unsent a message we never saw"
+    if message.removed:
+        return message.ticket, "recorded", "already unsent"
+    message.removed = True
+    audit(state.session, message.ticket, "message_unsent", actor="citizen", detail={"external_id": ev.external_id})
+    return message.ticket, "applied", "message unsent by the citizen"
+
+
 _HANDLERS: dict[str, Callable[[BatchState, NormalizedEvent], Outcome]] = {
     "comment.add": _on_feed_add,
     "post.add": _on_feed_add,
@@ -211,5 +247,8 @@ _HANDLERS: dict[str, Callable[[BatchState, NormalizedEvent], Outcome]] = {
     "comment.hide": _on_feed_hide,
     "comment.unhide": _on_feed_hide,
     "message": _on_message,
+    "message.edited": _on_message_edit,
+    "message.unsent": _on_message_unsent,
+    "mention.add": _on_mention,
     "postback": _on_postback,
 }

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ntbcare.core.db import Database
 from ntbcare.core.lifecycle import transition
-from ntbcare.core.models import Agency, OutboundMail, Ticket, TicketStatus, utcnow
+from ntbcare.core.models import Agency, OutboundMail, Ticket, TicketHold, TicketStatus, utcnow
 from routing.deadlines import DeadlinePolicy, deadline_for
 from routing.verdict import Classification
 
@@ -110,6 +110,9 @@ def tickets_to_route(db: Database, ticket_ids: Sequence[int] | None = None, *, o
     at = now or utcnow()
     with db.session() as session:
         query = select(Ticket.id, Ticket.text).where(Ticket.status == TicketStatus.NEW)
+        # an attachment-only or very short message waits for the text that usually follows (never chatter)
+        held = select(TicketHold.ticket_id).where(TicketHold.ticket_id == Ticket.id, TicketHold.until > at)
+        query = query.where(~held.exists())
         if ticket_ids is not None:
             query = query.where(Ticket.id.in_(list(ticket_ids)))
         else:
@@ -125,6 +128,10 @@ def apply_verdicts(session: Session, rows: Sequence[tuple[int, str]], verdicts: 
     for (ticket_id, _), verdict in zip(rows, verdicts, strict=True):
         ticket = session.get(Ticket, ticket_id)
         if ticket is None or ticket.status != TicketStatus.NEW:
+            continue
+        if not ticket.text.strip():  # a photo with no words is never chatter: an operator looks at it
+            put_in_review(session, ticket, "no_text", detail={"attachments": len(ticket.attachments or [])})
+            result.review.append(ticket_id)
             continue
         mail = apply_classification(session, ticket, verdict, policy, now)
         if ticket.status == TicketStatus.NOT_COMPLAINT:

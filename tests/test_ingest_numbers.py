@@ -1,7 +1,8 @@
 """Reference numbers: ``NTB-<year>-<6 digits>``, sequential per year of the WITA calendar (UTC+8).
 
-The year is the one in Lombok when the citizen wrote (the comment's ``created_time``), so a comment
-written at 31 Dec 16:30 UTC, already 1 Jan 00:30 WITA, opens the first ticket of the new year.
+The year is the one in Lombok when the delivery reached us (never the payload's own clock, which may be old
+or zero), so a comment received at 31 Dec 16:30 UTC, already 1 Jan 00:30 WITA, opens the first ticket of the
+new year.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ntbcare.core.models import Ticket
+from ntbcare.core.models import Delivery, DeliveryStatus, Ticket
 from tests.conftest import drain, fixture_bytes
 
 LAST_2025_MINUTE_WITA = datetime(2025, 12, 31, 15, 59, 59, tzinfo=UTC)  # 23:59:59 WITA, 31 Dec 2025
@@ -33,6 +34,15 @@ def body(*changes: dict[str, Any], received_at: datetime) -> dict[str, Any]:
                                          "changes": list(changes)}]}
 
 
+def receive(post, runtime, payload: dict[str, Any], received_at: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Post a delivery and make it one that reached us at ``received_at``, then process it."""
+    assert post(payload).status_code == 200
+    with runtime.db.scope() as session:
+        session.execute(update(Delivery).where(Delivery.status == DeliveryStatus.PENDING)
+                        .values(received_at=received_at))
+    drain(runtime)
+
+
 def numbers_by_text(runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
     with runtime.db.session() as session:
         return {t.text.split(" nomor ")[1].split(",")[0]: t.number for t in session.scalars(select(Ticket))}
@@ -41,8 +51,7 @@ def numbers_by_text(runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_the_first_ticket_of_a_new_wita_year_is_number_000001(post, runtime):
     for n, written_at in enumerate([datetime(2025, 12, 31, 9, tzinfo=UTC), LAST_2025_MINUTE_WITA,
                                     FIRST_2026_HOUR_WITA, datetime(2026, 1, 1, 2, tzinfo=UTC)], start=1):
-        assert post(body(comment_change(n, written_at), received_at=written_at)).status_code == 200
-        drain(runtime)
+        receive(post, runtime, body(comment_change(n, written_at), received_at=written_at), written_at)
     assert numbers_by_text(runtime) == {
         "1": "NTB-2025-000001",
         "2": "NTB-2025-000002",
@@ -51,20 +60,19 @@ def test_the_first_ticket_of_a_new_wita_year_is_number_000001(post, runtime):
     }
 
 
-def test_one_batch_across_new_year_numbers_each_ticket_in_its_own_wita_year(post, runtime):
+def test_one_delivery_numbers_its_tickets_in_order_in_the_year_it_reached_us(post, runtime):
     changes = [comment_change(1, LAST_2025_MINUTE_WITA), comment_change(2, FIRST_2026_HOUR_WITA),
                comment_change(3, LAST_2025_MINUTE_WITA), comment_change(4, FIRST_2026_HOUR_WITA)]
-    assert post(body(*changes, received_at=FIRST_2026_HOUR_WITA)).status_code == 200
-    drain(runtime)
+    receive(post, runtime, body(*changes, received_at=FIRST_2026_HOUR_WITA), FIRST_2026_HOUR_WITA)
     assert numbers_by_text(runtime) == {
-        "1": "NTB-2025-000001", "2": "NTB-2026-000001", "3": "NTB-2025-000002", "4": "NTB-2026-000002"}
+        "1": "NTB-2026-000001", "2": "NTB-2026-000002", "3": "NTB-2026-000003", "4": "NTB-2026-000004"}
 
 
-def test_the_year_is_when_the_citizen_wrote_not_when_facebook_delivered(post, runtime):
+def test_the_year_is_when_it_reached_us_not_the_payloads_own_timestamp(post, runtime):
     new_year = datetime(2026, 1, 1, 3, tzinfo=UTC)
-    assert post(body(comment_change(1, new_year), received_at=new_year)).status_code == 200
-    drain(runtime)
-    # a comment written before midnight WITA, delivered (retried) after it: still the old year's sequence
-    assert post(body(comment_change(2, LAST_2025_MINUTE_WITA), received_at=new_year)).status_code == 200
-    drain(runtime)
-    assert numbers_by_text(runtime) == {"1": "NTB-2026-000001", "2": "NTB-2025-000001"}
+    receive(post, runtime, body(comment_change(1, new_year), received_at=new_year), new_year)
+    # written before midnight WITA, delivered (retried) after it; and one with an ancient timestamp
+    receive(post, runtime, body(comment_change(2, LAST_2025_MINUTE_WITA), received_at=new_year), new_year)
+    receive(post, runtime, body(comment_change(3, datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)),
+                                received_at=new_year), new_year)
+    assert numbers_by_text(runtime) == {"1": "NTB-2026-000001", "2": "NTB-2026-000002", "3": "NTB-2026-000003"}

@@ -65,7 +65,7 @@ def unsupported(source: str, shape: str, reason: str, key_hex: str) -> dict[str,
 # (text, photo, video), and Messenger messages, echoes, button taps, receipts and reactions.
 SUPPORTED_FEED = {("comment", verb) for verb in ("add", "edited", "remove", "hide", "unhide")} | {
     (item, verb) for item in ("status", "photo", "video", "post") for verb in ("add", "edited", "remove")}
-SUPPORTED_MESSAGING = {"message", "echo", "postback", "read", "delivery", "reaction"}
+SUPPORTED_MESSAGING = {"message", "message_edit", "echo", "postback", "read", "delivery", "reaction"}
 
 SPAM_TEXT = "Pulsa murah kuota 50GB cuma 20rb!! cek bio"
 VISITOR = {"author_id": "7300000000000101", "author_name": "Made Wirawan"}
@@ -156,7 +156,8 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         text="Ini fotonya pak, di depan Puskesmas Narmada",
         attachments=(Attachment("image", f"{CDN}/t1.15752-9/img.jpg?_nc_cat=1"),
                      Attachment("video", f"{VIDEO_CDN}/t42.3356-2/clip.mp4?_nc_cat=2"),
-                     Attachment("fallback", None)))],
+                     Attachment("fallback", "https://l.facebook.com/l.php?u=https%3A%2F%2Fmaps.app.goo.gl%2Fx",
+                                "Jalan Rusak Narmada")))],
     "messaging__message__quick_reply": [message(
         "message", "m_Qr1S2t3U4", at(2026, 1, 1, 4, 5, 0, ms=1), text="Infrastruktur", payload="CAT_INFRA")],
     "messaging__message__sticker": [message(
@@ -204,6 +205,73 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
              text="Jalan menuju Pantai Pink Jerowaru berlubang besar-besar, tolong diperbaiki sebelum musim hujan"),
     ],
 }
+
+
+# The older payload form (``sender_id``/``sender_name`` instead of ``from``), still sent to pages subscribed on
+# older app versions: every feed shape reads the same. Adds and removals keep their keys, so one event in
+# either form is stored once; an edit's key hashes its payload.
+for _name in [n for n in EXPECTED if n.startswith("feed__") and "malformed" not in n and "reaction" not in n]:
+    EXPECTED[f"{_name}__older_form"] = [
+        {k: v for k, v in row.items() if k != "dedup_key" or row["kind"].endswith((".add", ".remove"))}
+        for row in EXPECTED[_name]]
+
+STRANGER_POST = "100200300400500_600700800900100"
+EXPECTED.update({
+    # The page's own actions in the older form: never a ticket (is_from_page).
+    "feed__photo__add__from_page__older_form": [post(
+        "post.add", "555000000000901", at(2026, 1, 1, 2, 3, 18), text="Jadwal layanan keliling NTB Care minggu ini",
+        attachments=(Attachment("photo", f"{CDN}/t39.30808-6/poster_n.jpg?_nc_cat=1"),), **PAGE_AUTHOR)],
+    "feed__video__add__from_page__older_form": [post(
+        "post.add", "555000000000902", at(2026, 1, 1, 2, 4, 58), text="Cara melapor lewat Messenger",
+        attachments=(Attachment("video", f"{VIDEO_CDN}/t42.1790-2/tutorial_n.mp4?_nc_cat=2"),), **PAGE_AUTHOR)],
+    "feed__comment__edited__from_page__older_form": [comment(
+        "comment.edited", "555000000000111_888000000000009", at(2026, 1, 1, 2, 6, 38), ":04fdfccceb89fe7b",
+        parent_id=COMMENT1,
+        text="Terima kasih, laporan diteruskan ke Dinas PUPR NTB (tiket #NTB-2026-000124). Mohon ditunggu.",
+        **PAGE_AUTHOR)],
+    # Mentions: the page tagged in a comment or post elsewhere, in both forms.
+    "mention__comment__add": [event(
+        "mention.add", "feed:mention.add:600700800900100_700800900100200", "600700800900100_700800900100200",
+        at(2026, 1, 1, 2, 19, 58), post_id=STRANGER_POST, parent_id=STRANGER_POST, payload="comment",
+        author_id="7300000000000202", author_name="Lalu Hendra",
+        text="@NTB Care jalan provinsi Praya-Keruak berlubang parah, sudah ada korban jatuh")],
+    "mention__comment__add__from": [event(
+        "mention.add", "feed:mention.add:600700800900101_700800900100201", "600700800900101_700800900100201",
+        at(2026, 1, 1, 2, 21, 38), payload="comment", author_id="7300000000000203", author_name="Baiq Rina",
+        text="@NTB Care air PDAM di Kekalik mati tiga hari")],
+    "mention__post__add": [event(
+        "mention.add", "feed:mention.add:7300000000000204_600700800900102", "7300000000000204_600700800900102",
+        at(2026, 1, 1, 2, 23, 18), payload="post", author_id="7300000000000204", author_name="Made Arsana",
+        text="Sampah menumpuk di TPS Sweta, tolong @NTB Care", parent_id=None)],
+    "mention__post__add__from": [event(
+        "mention.add", "feed:mention.add:7300000000000205_600700800900103", "7300000000000205_600700800900103",
+        at(2026, 1, 1, 2, 24, 58), payload="status", author_id="7300000000000205", author_name="Hj. Salmah",
+        text="Lampu jalan Gerung mati @NTB Care")],
+    "mention__post__add__from_page__older_form": [event(
+        "mention.add", "feed:mention.add:100200300400500_600700800900104", "100200300400500_600700800900104",
+        at(2026, 1, 1, 2, 26, 38), payload="post", text="Terima kasih @Diskominfotik NTB", **PAGE_AUTHOR)],
+    # Messenger: edits keep a key per edit, unsent messages are marked, attachments keep what was sent.
+    "messaging__message_edit": [event(
+        "message.edited", "messenger:message_edit:m_Q1w2E3r4T5y6:1", "m_Q1w2E3r4T5y6",
+        at(2026, 1, 1, 4, 16, 40, ms=1), author_id=CITIZEN, text="Saya mau lapor pungli di kantor Desa Lingsar")],
+    "messaging__message__unsent": [event(
+        "message.unsent", "messenger:message_unsent:m_Q1w2E3r4T5y6", "m_Q1w2E3r4T5y6",
+        at(2026, 1, 1, 4, 18, 20, ms=1), author_id=CITIZEN)],
+    "messaging__message__location": [message(
+        "message", "m_Lc1A2b3", at(2026, 1, 1, 4, 20, 0, ms=1), attachments=(Attachment(
+            "location", "https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.bing.com%2Fmaps%2F%3Flvl%3D16",
+            "Lokasi Terkini", -8.583069, 116.116608),))],
+    "messaging__message__files": [message(
+        "message", "m_Fl1A2b3", at(2026, 1, 1, 4, 21, 40, ms=1), attachments=(
+            Attachment("file", "https://cdn.fbsbx.com/v/t59.2708-21/surat_keterangan.pdf?_nc_cat=3"),
+            Attachment("audio", "https://cdn.fbsbx.com/v/t59.3654-21/audioclip-1767241300.mp4?_nc_cat=4")))],
+    "messaging__message__template": [message(
+        "message", "m_Tp1A2b3", at(2026, 1, 1, 4, 23, 20, ms=1), attachments=(Attachment(
+            "template", "https://berita.example.id/jalan-rusak", "Jalan Rusak Lombok Tengah - Berita NTB"),))],
+    "messaging__message__fallback_older": [message(
+        "message", "m_Fb1A2b3", at(2026, 1, 1, 4, 25, 0, ms=1), text="ini beritanya", attachments=(Attachment(
+            "fallback", "https://l.facebook.com/l.php?u=https%3A%2F%2Fberita.example.id%2Fbanjir", "Banjir Bima"),))],
+})
 
 
 def load(name: str) -> Any:
@@ -414,3 +482,39 @@ def test_parsing_leaves_the_payload_untouched() -> None:
     before = copy.deepcopy(payload)
     parse_delivery(payload)
     assert payload == before
+
+
+# What a ticket keeps of an attachment.
+
+
+def test_a_shared_location_keeps_its_coordinates_and_a_map_link() -> None:
+    (item,) = parse_delivery(load("messaging__message__location"))
+    assert isinstance(item, NormalizedEvent)
+    record = item.attachments[0].as_record()
+    assert (record["lat"], record["long"]) == (-8.583069, 116.116608)
+    assert record["map_url"] == ("https://www.openstreetmap.org/?mlat=-8.583069&mlon=116.116608"
+                                 "#map=17/-8.583069/116.116608")
+    assert record["title"] == "Lokasi Terkini"
+
+
+@pytest.mark.parametrize("coordinates", [{"lat": 91, "long": 116.1}, {"lat": "x", "long": 116.1}, {"lat": True,
+                                         "long": 1.0}, {"lat": -8.5}, None])
+def test_coordinates_out_of_range_or_not_numbers_are_dropped_not_invented(coordinates: Any) -> None:
+    payload = load("messaging__message__location")
+    payload["entry"][0]["messaging"][0]["message"]["attachments"][0]["payload"] = {"coordinates": coordinates}
+    (item,) = parse_delivery(payload)
+    assert isinstance(item, NormalizedEvent)
+    assert (item.attachments[0].lat, item.attachments[0].long) == (None, None)
+    assert "map_url" not in item.attachments[0].as_record()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if "from_page" in n))
+def test_the_pages_own_actions_are_marked_in_both_payload_forms(name: str) -> None:
+    assert all(isinstance(i, NormalizedEvent) and i.is_from_page for i in parse_delivery(load(name)))
+
+
+def test_a_mention_edit_or_removal_is_not_a_new_complaint() -> None:
+    payload = load("mention__comment__add")
+    payload["entry"][0]["changes"][0]["value"]["verb"] = "remove"
+    (item,) = parse_delivery(payload)
+    assert isinstance(item, UnsupportedItem) and item.shape == "mention:comment.remove"

@@ -4,6 +4,7 @@ by importing its module here, so ``from ntbcare.core.models import Ticket`` and 
 from ntbcare.core.models.apikeys import ApiKey
 from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.console import TicketNote
+from ntbcare.core.models.conversation import TicketHold
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
 from ntbcare.core.models.operators import Operator, OperatorRole, OperatorSession
 from ntbcare.core.models.ratings import Rating, RatingValue
@@ -38,6 +39,7 @@ __all__ = [
     "ServiceFlag",
     "Ticket",
     "TicketCounter",
+    "TicketHold",
     "TicketMessage",
     "TicketNote",
     "TicketStatus",

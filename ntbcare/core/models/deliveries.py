@@ -41,6 +41,8 @@ class Delivery(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     item_count: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # Why a done delivery changed nothing, e.g. "duplicate of event #12" for a redelivered one.
+    note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
 
