@@ -35,6 +35,7 @@ from routing.deadlines import DeadlinePolicy, deadline_for
 
 CACHE_SECONDS = 60.0
 TREND_WEEKS = 12
+WEEK_SECONDS = 7 * 24 * 3600
 ANSWER_ACTIONS = ("agency_answer", "agency_done")
 BACKLOG = (TicketStatus.ROUTED, TicketStatus.FORWARDED)
 # Never shown in public, only counted: the citizen withdrew it, it asks nothing, or it lives on in another.
@@ -146,7 +147,6 @@ def compute(session: Session, policy: DeadlinePolicy, period: Period, now: datet
         code = _agency_of(actor)
         if code:
             answers[(ticket_id, code)].append(at)
-    week_index = {week: n for n, week in enumerate(weeks)}
     trend: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in weeks])
     seen: set[tuple[int, str]] = set()
     province = Figures(PROVINCE, "Provinsi NTB (semua instansi)")
@@ -155,9 +155,8 @@ def compute(session: Session, policy: DeadlinePolicy, period: Period, now: datet
             continue
         seen.add((ticket_id, code))
         first = min((moment for moment in answers.get((ticket_id, code), ()) if moment >= at), default=None)
-        local_day = at.astimezone(WITA).date()
-        n = week_index.get(local_day - timedelta(days=local_day.weekday()))
-        if n is not None:
+        n = int((at - trend_start).total_seconds() // WEEK_SECONDS)  # weeks start on Monday 00:00 WITA
+        if 0 <= n < TREND_WEEKS:
             for key in (code, PROVINCE):
                 trend[key][n][0] += 1
                 trend[key][n][1] += first is not None
