@@ -263,3 +263,26 @@ def test_the_front_page_leads_to_the_public_page_and_the_console(client) -> None
     assert 'href="/transparansi"' in page and 'href="/ops/login"' in page
     assert client.get("/no-such-page").is_json  # the machine endpoints keep their JSON errors
     assert "Masuk konsol operator" in client.get("/ops/login").get_data(as_text=True)
+
+
+def test_a_reminder_after_the_deadline_says_how_long_it_is_overdue() -> None:
+    from datetime import UTC, datetime
+
+    from ntbcare.core.agency_mail import ForwardContent, build_reminder_email
+
+    deadline = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    content = ForwardContent(
+        number="NTB-2026-000002", agency_code="PLN", agency_name="PLN UIW NTB", text="Tiang listrik miring",
+        citizen_label="Warga", channel="comment", location_label="Ampenan", facebook_url=None,
+        created_at=deadline - timedelta(days=2), deadline=deadline, urgent=False,
+        answer_url="https://ntbcare.test/a/token", answer_link_expires_at=None)
+    late = build_reminder_email(content, mail_from="NTB Care <ntbcare@ntbprov.test>", to=[PLN],
+                                now=deadline + timedelta(hours=27))
+    assert late["Subject"] == ("[NTB Care] Pengingat NTB-2026-000002: batas jawab 3 Des 2026 16.00 WITA "
+                               "sudah lewat 1 hari 3 jam")
+    for kind in ("plain", "html"):
+        body = late.get_body((kind,)).get_content()  # type: ignore[union-attr]
+        assert "sudah lewat 1 hari 3 jam" in body and "sisa waktu" not in body
+    early = build_reminder_email(content, mail_from="NTB Care <ntbcare@ntbprov.test>", to=[PLN],
+                                 now=deadline - timedelta(hours=5))
+    assert "sisa waktu 5 jam" in early.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -142,10 +142,17 @@ def build_forward_email(ticket: ForwardContent, *, mail_from: str, to: list[str]
 
 def build_reminder_email(ticket: ForwardContent, *, mail_from: str, to: list[str], now: datetime | None = None,
                          message_id: str | None = None) -> EmailMessage:
-    """A reminder before the deadline to an agency that has not answered yet."""
-    context = _context(ticket, now or datetime.now(UTC))
-    subject = (f"[NTB Care] Pengingat {ticket.number}: mohon dijawab sebelum {format_short_wita(ticket.deadline)} "
-               f"(sisa {context['remaining']})")
+    """A reminder to an agency that has not answered yet: before the deadline (scheduled), or after it (an
+    operator's reminder from the console's overdue board), which then says how long it is overdue."""
+    moment = now or datetime.now(UTC)
+    context = _context(ticket, moment)
+    context["late"] = moment >= ticket.deadline
+    if context["late"]:
+        subject = (f"[NTB Care] Pengingat {ticket.number}: batas jawab {format_short_wita(ticket.deadline)} "
+                   f"sudah lewat {context['overdue']}")
+    else:
+        subject = (f"[NTB Care] Pengingat {ticket.number}: mohon dijawab sebelum {format_short_wita(ticket.deadline)} "
+                   f"(sisa {context['remaining']})")
     return compose("reminder", subject, context, number=ticket.number, mail_from=mail_from, to=to,
                     message_id=message_id)
 
