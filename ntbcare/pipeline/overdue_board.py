@@ -31,8 +31,9 @@ def board(session: Session, *, now: datetime | None = None) -> list[AgencyOverdu
     from an index, then at most ``TICKETS_SHOWN`` rows per agency, however many are late."""
     now = now or utcnow()
     late = (*overdue_filter(now), Ticket.agency_code.is_not(None))
-    grouped = session.execute(select(Ticket.agency_code, func.count(), func.min(Ticket.deadline_at))
-                              .where(*late).group_by(Ticket.agency_code)).all()
+    grouped = [(str(code), int(count), oldest) for code, count, oldest in session.execute(
+        select(Ticket.agency_code, func.count(), func.min(Ticket.deadline_at)).where(*late)
+        .group_by(Ticket.agency_code))]
     agencies = {agency.code: agency for agency in
                 session.scalars(select(Agency).where(Agency.code.in_([code for code, _, _ in grouped])))}
     shown = {code: most_overdue(session, code, now) for code, _, _ in grouped}
@@ -40,7 +41,7 @@ def board(session: Session, *, now: datetime | None = None) -> list[AgencyOverdu
     for code, count, oldest in grouped:
         agency = agencies.get(code)
         rows.append(AgencyOverdue(code=code, name=agency.name if agency else code,
-                                  has_contacts=bool(agency and agency.emails), count=int(count),
+                                  has_contacts=bool(agency and agency.emails), count=count,
                                   oldest_deadline=oldest, tickets=shown.get(code, [])))
     return sorted(rows, key=lambda r: (-r.count, r.code))
 
