@@ -1,0 +1,50 @@
+"""Personal data in a complaint must not sway its routing: phone numbers, NIKs and e-mail addresses are
+removed and URLs reduced to a marker before any feature is taken."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.classify import Classifier
+from routing.examples import load_seed
+from routing.tokens import mask_personal_data, prepare
+from routing.training import train
+
+ROAD = ("Jalan provinsi ruas Praya - Keruak di Lombok Tengah rusak parah, lubang besar di mana-mana, "
+        "sudah banyak pengendara jatuh. Mohon segera diperbaiki")
+
+
+@pytest.mark.parametrize(("text", "kept", "gone"), [
+    ("hubungi saya di 0812-3456-7890 ya", "hubungi saya di", "7890"),
+    ("WA +62 812 3456 7890 pak", "WA", "812"),
+    ("no hp 6281234567890", "no hp", "628"),
+    ("NIK 5202011203850001 atas nama Lalu", "atas nama Lalu", "5202"),
+    ("surel lalu.hendra@gmail.com", "surel", "gmail"),
+    ("foto di https://photos.app.goo.gl/AbC123", "tautanweb", "goo.gl"),
+])
+def test_personal_data_is_masked(text: str, kept: str, gone: str) -> None:
+    masked = mask_personal_data(text)
+    assert kept in masked and gone not in masked and gone not in prepare(text)
+
+
+@pytest.mark.parametrize("text", ["jalan km 12 rusak 3 meter", "RT 02/RW 05 sejak tahun 2024",
+                                  "jam 08.30 lampu mati", "nomor rumah 081"])
+def test_ordinary_numbers_stay(text: str) -> None:
+    assert mask_personal_data(text) == text
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(train(load_seed()))
+
+
+@pytest.mark.parametrize("extra", [
+    ". Hubungi saya di 081234567890",
+    ". Hubungi saya di 0812-3456-7890, NIK saya 5202011203850001",
+    ". Surel saya lalu.hendra@gmail.com",
+])
+def test_a_complaint_routes_the_same_with_its_writers_contact_details(classifier: Classifier, extra: str) -> None:
+    alone = classifier.classify(ROAD)
+    with_details = classifier.classify(ROAD + extra)
+    assert (with_details.agency, with_details.abstain_reason) == (alone.agency, alone.abstain_reason)
+    assert with_details.confidence == pytest.approx(alone.confidence, abs=0.005)
