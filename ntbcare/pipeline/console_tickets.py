@@ -92,16 +92,23 @@ def _wita_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=WITA)
 
 
-def _filtered(filters: Filters, now: datetime) -> Select[Ticket]:
+def _contains(column: Any, text: str, sqlite: bool) -> Any:
+    """``column`` contains ``text``, any case, ``%`` and ``_`` taken literally. SQLite's LIKE already ignores
+    ASCII case, and is several times faster than ``lower(column) LIKE`` (SQLAlchemy's ``icontains``)."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
+
+
+def _filtered(filters: Filters, now: datetime, sqlite: bool) -> Select[Ticket]:
     query = select(Ticket)
     if filters.q:
         q = filters.q
         if NUMBER.match(q):
             query = query.where(Ticket.number == q.upper())
         else:
-            names = select(Citizen.id).where(Citizen.display_name.icontains(q, autoescape=True))
-            query = query.where(or_(Ticket.number.icontains(q, autoescape=True),
-                                    Ticket.text.icontains(q, autoescape=True), Ticket.citizen_id.in_(names)))
+            names = select(Citizen.id).where(_contains(Citizen.display_name, q, sqlite))
+            query = query.where(or_(_contains(Ticket.number, q, sqlite), _contains(Ticket.text, q, sqlite),
+                                    Ticket.citizen_id.in_(names)))
     if filters.status:
         query = query.where(Ticket.status == filters.status)
     if filters.agency:
@@ -135,7 +142,8 @@ def _names(session: Session, tickets: Sequence[Ticket]) -> dict[int, str]:
 
 def search(session: Session, filters: Filters, now: datetime, per_page: int = PER_PAGE) -> TicketPage:
     """One page of matching tickets, newest first."""
-    query = (_filtered(filters, now).order_by(Ticket.opened_at.desc(), Ticket.id.desc())
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    query = (_filtered(filters, now, sqlite).order_by(Ticket.opened_at.desc(), Ticket.id.desc())
              .offset((filters.page - 1) * per_page).limit(per_page + 1))
     rows = session.scalars(query).all()
     tickets = rows[:per_page]
