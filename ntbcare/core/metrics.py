@@ -43,11 +43,22 @@ class _Metrics:
     graph_errors: Counter
 
 
-_built: tuple[int, _Metrics] | None = None
+_built: _Metrics | None = None
+_pid_text = str(os.getpid())
 
 
 def _process_identifier() -> str:
-    return _identity or str(os.getpid())
+    return _identity or _pid_text
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn worker, RQ work-horse) builds its own metric objects on first use, which read
+    the current values from its own files; nothing of the parent's is written from here."""
+    global _built, _pid_text, _identity, _lock
+    _built, _pid_text, _identity, _lock = None, str(os.getpid()), None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def prepare_multiprocess_dir(metrics_dir: str = "") -> Path:
@@ -91,13 +102,12 @@ def mark_work_horse(parent_pid: int) -> None:
 def _metrics() -> _Metrics:
     """This process's metric objects, built on first use (and again in a forked child)."""
     global _built
-    pid = os.getpid()
     built = _built
-    if built is not None and built[0] == pid:
-        return built[1]
+    if built is not None:
+        return built
     with _lock:
-        if _built is not None and _built[0] == pid:
-            return _built[1]
+        if _built is not None:
+            return _built
         registry = CollectorRegistry(auto_describe=True)
         metrics = _Metrics(
             registry=registry,
@@ -113,7 +123,7 @@ def _metrics() -> _Metrics:
             graph_errors=Counter("ntbcare_graph_api_errors", "Failed Graph API calls by error code "
                                  "(\"transport\" when no answer came)", ["code"], registry=registry),
         )
-        _built = (pid, metrics)
+        _built = metrics
         return metrics
 
 
