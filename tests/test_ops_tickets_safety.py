@@ -10,13 +10,16 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ntbcare.core.models import (
+    Agency,
     AgencyAnswer,
+    Operator,
     OutboundMail,
     Reply,
     ReplyStatus,
+    ReplyTemplate,
     RoutingDecision,
     Ticket,
     TicketMessage,
@@ -152,11 +155,19 @@ def attacked(db: Any) -> Any:
 
 def test_an_xss_corpus_is_inert_on_every_console_page(client, attacked) -> None:  # type: ignore[no-untyped-def]
     assert len(XSS) >= 50
-    assert login(client, "ani", "kata-sandi-ani-1").status_code == 303
+    make_operator(attacked, "kepala", "kata-sandi-kepala", role="supervisor", name=XSS[0])
+    for n, payload in enumerate(XSS[1:], start=1):
+        with attacked.scope() as session:
+            session.add(Operator(username=f"op{n}", name=payload, role="operator", password_hash="x"))
+    with attacked.scope() as session:
+        session.execute(update(Agency).where(Agency.code == "DIKES").values(emails=[XSS[2]]))
+        session.add(ReplyTemplate(key="ack_public", text=XSS[3]))
+    assert login(client, "kepala", "kata-sandi-kepala").status_code == 303
     with attacked.session() as session:
         numbers = list(session.scalars(select(Ticket.number).order_by(Ticket.id)))
     pages = ["/ops/", "/ops/review", "/ops/review?page=2", "/ops/tickets", "/ops/tickets?page=2", "/ops/overdue",
-             "/ops/attention/replies", "/ops/attention/mails", "/ops/attention/contacts",
+             "/ops/attention/replies", "/ops/attention/mails", "/ops/attention/contacts", "/ops/operators",
+             "/ops/contacts", "/ops/contacts/DIKES", "/ops/templates",
              *(f"/ops/tickets/{number}" for number in numbers)]
     pages += [f"/ops/tickets?q={payload}" for payload in XSS[:10]]
     seen_payload_text = 0
