@@ -8,8 +8,12 @@ Serve it with ``tests.servers.serve_wsgi``, which binds a loopback port of the k
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +57,7 @@ class Fault:
     path_contains: str | None = None
     delay: float = 0.0
     then_apply: bool = False  # stall, then really perform the write: the ambiguous "sent but timed out" case
+    drop: bool = False  # perform the write, then reset the connection: the response is lost
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -71,8 +76,19 @@ class GraphStandIn:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._echo: tuple[str, str] | None = None
+        self.echo_threads: list[threading.Thread] = []
 
     # -- scripting --
+
+    def echo_to(self, webhook_url: str, app_secret: str) -> None:
+        """Deliver a signed Messenger echo (with our ``metadata``) to ``webhook_url`` for every message sent, as
+        Facebook does for a subscribed page: the bot reads an ambiguous send back from it."""
+        self._echo = (webhook_url, app_secret)
+
+    def lose_responses(self, times: int, *, path_contains: str | None = None) -> None:
+        """Perform the next ``times`` matching POSTs, then reset the connection before any response."""
+        self._faults.append(Fault(times, 200, None, "POST", path_contains, then_apply=True, drop=True))
 
     def fail(self, times: int, status: int = 500, code: int = 2, message: str = "Service temporarily unavailable",
              *, method: str | None = "POST", path_contains: str | None = None, error_type: str = "OAuthException",
@@ -122,6 +138,13 @@ class GraphStandIn:
             return self._json(400, {"error": error})(environ, start_response)
         status, payload = self._route(request.method, request.path, request.args, body)
         call.status = status
+        if fault is not None and fault.drop:
+            call.status = 599  # performed, but the caller never hears of it
+            connection = environ.get("werkzeug.socket")
+            if connection is not None:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.shutdown(socket.SHUT_RDWR)
+            return []
         return self._json(status, payload)(environ, start_response)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
@@ -162,7 +185,33 @@ class GraphStandIn:
         message_id = f"m_standin_{next(self._ids)}"
         self.messages.append({**body, "message_id": message_id})
         recipient_id = recipient.get("id") or f"psid-for-{recipient.get('comment_id') or recipient.get('post_id')}"
+        if self._echo is not None:
+            message = body.get("message") or {}
+            thread = threading.Thread(target=self._send_echo, args=(recipient_id, message_id, message), daemon=True)
+            self.echo_threads.append(thread)
+            thread.start()
         return {"recipient_id": recipient_id, "message_id": message_id}
+
+    def _send_echo(self, recipient_id: str, message_id: str, message: dict[str, Any]) -> None:
+        import requests
+
+        assert self._echo is not None
+        url, secret = self._echo
+        now = int(time.time() * 1000)
+        echo = {"mid": message_id, "is_echo": True, "app_id": 1517776481860111, "text": message.get("text", ""),
+                "metadata": message.get("metadata")}
+        body = json.dumps({"object": "page", "entry": [{"id": self.page_id, "time": now, "messaging": [
+            {"sender": {"id": self.page_id}, "recipient": {"id": recipient_id}, "timestamp": now,
+             "message": echo}]}]}).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        for _ in range(60):  # as Facebook does, until the webhook takes it
+            try:
+                if requests.post(url, data=body, timeout=5, headers={
+                        "X-Hub-Signature-256": signature, "Content-Type": "application/json"}).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(1)
 
     def _list_comments(self, node: str, since: str | None) -> dict[str, Any]:
         items = self.comments.get(node, [])
