@@ -28,6 +28,7 @@ from ntbcare.pipeline.runtime import Runtime
 from routing.training import train
 from tests.conftest import MODEL_PATH, RecordingDispatcher, make_settings
 from tests.ops_helpers import login, make_operator
+from tests.servers import eventually
 
 
 @pytest.fixture
@@ -82,9 +83,13 @@ def test_a_model_no_worse_replaces_the_running_one_and_records_its_figures(own_m
 def test_the_sweeper_measures_first_then_retrains_after_every_n_decisions(own_model, db) -> None:  # type: ignore[no-untyped-def]
     runtime = Runtime(settings=own_model, db=db, dispatcher=RecordingDispatcher())
     task = next(t for t in runtime.pipeline.periodic_tasks() if t.__name__ == "retrain")
-    task()  # first round: nothing recorded yet, so the running model is measured, not retrained
-    with db.session() as session:
-        baseline = read_status(session)
+    task()  # first round: nothing recorded yet, so the running model is measured (in a thread), not retrained
+
+    def measured() -> ModelStatus | None:
+        with db.session() as session:
+            return read_status(session)
+
+    baseline = eventually(measured, timeout=120, what="the running model's figures")
     assert baseline is not None and baseline.last_result == "baseline" and baseline.precision
     assert retrain_if_due(db, own_model, trainer=starved) is None  # no new decisions yet
     add_decisions(db, 3)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.acknowledge import acknowledge_tickets, hide_changed_comments
 from bot.outcomes import ReplyReport
+from bot.rating import owe_reopen_notice
 from bot.sender import send_due_replies
 from bot.status import owe_status_reply
 from ingest.apply import ApplyResult
@@ -27,16 +28,17 @@ from ingest.processing import BatchResult, process_batch
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
 from ntbcare.core.metrics import deliveries_failed, routing_confidences
-from ntbcare.core.models import Ticket, TicketMessage, utcnow
+from ntbcare.core.models import Reply, Ticket, TicketMessage, utcnow
 from ntbcare.core.operator_mail import build_silence_email
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.accountability.recap import build_recap_mail, owe_monthly_recap
 from ntbcare.pipeline.classifier import load_classifier
 from ntbcare.pipeline.housekeeping import housekeeping_tasks
-from ntbcare.pipeline.retraining import retrain_if_due
+from ntbcare.pipeline.retraining import retrain_soon
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
 from routing.digest import owe_weekly_digests
 from routing.forwarding import SendResult, schedule_followups, send_due_mails
+from routing.reopen import reopen_not_fixed
 from routing.route import RouteResult, apply_verdicts, tickets_to_route
 
 if TYPE_CHECKING:
@@ -106,6 +108,7 @@ class Pipeline:
                     if m.ticket.id not in opened and not m.removed]
         owed.extend(hide_changed_comments(session, self.settings, comments))
         self.hold_for_text(session, applied)
+        owed.extend(self.reopen_not_fixed(session, applied))
         session.flush()
         return [reply.id for reply in owed if reply is not None]
 
@@ -113,6 +116,16 @@ class Pipeline:
         """New tickets opened by a photo with no or few words wait ATTACHMENT_GRACE_SECONDS for their text."""
         session.flush()  # the new tickets' ids
         return hold_new_tickets(session, applied.new_tickets, utcnow(), self.settings.attachment_grace_seconds)
+
+    def reopen_not_fixed(self, session: Session, applied: ApplyResult) -> list[Reply | None]:
+        """Tickets the citizen says are not fixed go back to their agency (fresh link, deadline from now); the
+        forward e-mail is sent by the next mail round, the citizen is told in Messenger."""
+        now = utcnow()
+        notices = []
+        for ticket in dict.fromkeys(applied.reopened):
+            reopen_not_fixed(session, ticket, self.deadline_policy, now)
+            notices.append(owe_reopen_notice(session, ticket))
+        return notices
 
     def recheck_comments(self, changed: list[tuple[int, str]]) -> list[int]:
         """Hide public comments that showed personal data only after their ticket opened (an edit, a reply)."""
@@ -200,7 +213,7 @@ class Pipeline:
             self.send_replies()
 
         def retrain() -> None:  # after every RETRAIN_AFTER_DECISIONS decisions and nightly, gated
-            retrain_if_due(self.db, self.settings)
+            retrain_soon(self.db, self.settings)
 
         return [route_stragglers, follow_up, send_replies, retrain,
                 *housekeeping_tasks(self.db, self.settings, self.send_mails)]  # watchdog, retention

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, time, timedelta
@@ -38,6 +39,7 @@ RETRAIN_CLAIM_FLAG = "routing_retrain_claim"
 FROZEN_SET = SEED_DIR.parent / "eval" / "frozen_test.jsonl"
 NIGHTLY_AT = time(2, 0)  # local time (WITA): quiet hours
 STALE_CLAIM = timedelta(hours=1)  # a sweeper that died mid-training does not block retraining for ever
+_running = threading.Lock()  # one retraining thread per process
 Trainer = Callable[[list[Example]], Any]
 
 
@@ -216,3 +218,22 @@ def retrain_if_due(db: Database, settings: Settings, *, trainer: Trainer = _trai
         return retrain_gated(db, settings, trainer=trainer, now=now)
     finally:
         _release(db)
+
+
+def retrain_soon(db: Database, settings: Settings) -> threading.Thread | None:
+    """The sweeper's task: :func:`retrain_if_due` in a thread of its own, so training (a minute) never holds up
+    the sweeper's other work; None when this process is already at it."""
+    if not _running.acquire(blocking=False):
+        return None
+
+    def run() -> None:
+        try:
+            retrain_if_due(db, settings)
+        except Exception:
+            log.exception("retraining the routing model failed; the sweeper tries again")
+        finally:
+            _running.release()
+
+    thread = threading.Thread(target=run, name="ntbcare-retrain", daemon=True)
+    thread.start()
+    return thread
