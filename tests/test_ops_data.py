@@ -147,13 +147,14 @@ def every_value(db: Database) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("how", ["fb_user_id", "citizen_id"])
+@pytest.mark.parametrize("how", ["fb_user_id", "citizen_id", "ticket_number"])
 def test_forgetting_a_commenter_erases_them_everywhere_and_keeps_the_ticket(env, database_url, how):
     db = Database(database_url)
     try:
         with db.session() as session:
             citizen = session.scalars(select(Citizen).where(Citizen.display_name == "Lalu Ahmad Fauzi")).one()
-            ident = citizen.fb_user_id if how == "fb_user_id" else str(citizen.id)
+            ident = {"fb_user_id": citizen.fb_user_id, "citizen_id": str(citizen.id),
+                     "ticket_number": "ntb-2026-000001"}[how]
             fb_user_id = citizen.fb_user_id
         assert NIK in every_value(db) and "Lalu Ahmad Fauzi" in every_value(db)
         statuses_before = {t["number"]: (t["status"], t["channel"]) for t in tickets(env)}
@@ -193,6 +194,8 @@ def test_forgetting_by_psid_erases_the_messenger_ticket(env, database_url):
 def test_forgetting_someone_unknown_changes_nothing_and_says_so(env):
     result = invoke(env, "citizens", "forget", "999999999999999", "--by", "siti", "--yes")
     assert result.exit_code == 1 and "no citizen has the id" in result.output
+    result = invoke(env, "citizens", "forget", "NTB-2026-000999", "--by", "siti", "--yes")
+    assert result.exit_code == 1 and "no ticket 'NTB-2026-000999'" in result.output
     declined = invoke(env, "citizens", "forget", "6543210987654321", "--by", "siti", input="n\n")
     assert declined.exit_code == 1
     assert PHONE in json.dumps(tickets(env))

@@ -21,8 +21,9 @@ def citizens() -> None:
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--json", "as_json", is_flag=True, help="print what was erased as JSON")
 def forget(ident: str, operator: str, yes: bool, as_json: bool) -> None:
-    """Erase the personal data of citizen ID (our citizen id, their Facebook user id or their Messenger PSID):
-    name, ids, texts and raw webhook bodies; the tickets stay for the statistics."""
+    """Erase the personal data of citizen ID (our citizen id, their Facebook user id, their Messenger PSID, or
+    the number of a ticket they wrote): name, ids, texts and raw webhook bodies; the tickets stay for the
+    statistics."""
     if not yes and not as_json:
         click.confirm(f"Erase every personal detail of citizen {ident}? This cannot be undone", abort=True)
     with opened_runtime() as runtime:

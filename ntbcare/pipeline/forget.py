@@ -1,17 +1,18 @@
 """Forgetting a citizen on request (UU 27/2022 on personal data protection, the right to erasure).
 
-``ntbcare citizens forget ID`` finds the citizen by our citizen id, their Facebook user id or their Messenger
-PSID, and in one transaction replaces everything personal with a marker: their name and Facebook ids, the text
-and attachments of their tickets and messages, the normalized events' payloads, the texts kept in the tickets'
-history and in the routing examples, the targets and texts of replies to them (open ones become
-undeliverable), and the raw bodies of the deliveries their events came from. The tickets stay, with number,
-channel, agency, status, deadlines and dates, so the statistics still count them; each is audited as
-``citizen_forgotten`` by the operator who asked, with counts only.
+``ntbcare citizens forget ID`` finds the citizen by our citizen id, their Facebook user id, their Messenger
+PSID or the number of a ticket they wrote, and in one transaction replaces everything personal with a marker:
+their name and Facebook ids, the text and attachments of their tickets and messages, the normalized events'
+payloads, the texts kept in the tickets' history and in the routing examples, the targets and texts of replies
+to them (open ones become undeliverable), and the raw bodies of the deliveries their events came from.
+The tickets stay, with number, channel, agency, status, deadlines and dates, so the statistics still count
+them; each is audited as ``citizen_forgotten`` by the operator who asked, with counts only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from ntbcare.core.models import (
 )
 
 MARKER = "[dihapus atas permintaan warga]"
+TICKET_NUMBER = re.compile(r"NTB-\d{4}-\d{6}", re.IGNORECASE)
 TEXT_KEYS = frozenset({"previous", "new", "text", "answer", "name", "message"})
 ID_KEYS = frozenset({"external_id", "psid", "comment_id", "recipient", "author_id", "from"})
 CLASSIFICATION_KEPT = ("complaint", "agency", "confidence", "candidates", "location", "urgent", "abstain_reason")
@@ -57,6 +59,18 @@ class ForgetReport:
         return asdict(self)
 
 
+def resolve_ticket_number(session: Session, ident: str) -> str:
+    """A ticket number (``NTB-2026-000123``, what citizens quote) as the id of whoever wrote it; else ``ident``."""
+    if not TICKET_NUMBER.fullmatch(ident.strip()):
+        return ident
+    ticket = session.scalars(select(Ticket).where(Ticket.number == ident.strip().upper())).first()
+    if ticket is not None and ticket.citizen_id is not None:
+        return str(ticket.citizen_id)
+    if ticket is not None and ticket.psid:
+        return ticket.psid
+    raise CitizenNotFound(f"no ticket {ident!r} with a known author: check `ntbcare tickets show NUMBER`")
+
+
 def find_citizens(session: Session, ident: str) -> list[Citizen]:
     """Citizens matching ``ident``: our id (a short number), a Facebook user id or a PSID."""
     ident = ident.strip()
@@ -77,8 +91,10 @@ def forget_citizen(db: Database, ident: str, *, actor: str) -> ForgetReport:
     """Erase the personal data of the citizen ``ident`` names; raises :class:`CitizenNotFound`."""
     report = ForgetReport()
     with db.scope() as session:
+        ident = resolve_ticket_number(session, ident)
         citizens = find_citizens(session, ident)
-        facebook_ids = {ident.strip()} | {value for c in citizens for value in (c.fb_user_id, c.psid) if value}
+        known = {value for citizen in citizens for value in (citizen.fb_user_id, citizen.psid) if value}
+        facebook_ids = known | ({ident.strip()} - {""})
         tickets = list(session.scalars(select(Ticket).where(or_(
             Ticket.citizen_id.in_([c.id for c in citizens]), Ticket.psid.in_(facebook_ids))).order_by(Ticket.id)))
         if not citizens and not tickets:
