@@ -20,8 +20,9 @@ def make_operator(db: Database, username: str, password: str, role: str = Operat
 
 
 def csrf_token(client: Any, path: str = "/ops/login") -> str:
-    """The CSRF token of the first form on ``path`` (the session's token: any form's works for any form)."""
-    match = CSRF_FIELD.search(client.get(path).get_data(as_text=True))
+    """The CSRF token of the first form on ``path``, after its redirects (the login page of someone signed in
+    goes to the dashboard); it is the session's token, so any form's works for any form."""
+    match = CSRF_FIELD.search(client.get(path, follow_redirects=True).get_data(as_text=True))
     assert match, f"no form with a CSRF token on {path}"
     return match.group(1)
 

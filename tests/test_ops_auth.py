@@ -52,6 +52,8 @@ def test_login_starts_a_session_with_a_safe_cookie_and_the_dashboard_names_the_o
     assert "Path=/ops" in set_cookie and "Secure" not in set_cookie  # PUBLIC_BASE_URL is http in tests
     page = client.get("/ops/")
     assert page.status_code == 200 and "Ani Lestari" in page.get_data(as_text=True)
+    again = client.get("/ops/login")  # signed in already: straight to the dashboard
+    assert again.status_code == 303 and again.headers["Location"].endswith("/ops/")
     assert page.headers["Cache-Control"] == "no-store"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]

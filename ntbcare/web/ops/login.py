@@ -31,7 +31,13 @@ def _page(*, username: str = "", error: str | None = None, status: int = 200) ->
 
 
 @bp.get("/login")
-def login() -> Response:
+def login() -> BaseResponse:
+    """The login form; someone signed in already goes straight to the dashboard."""
+    runtime = current_runtime()
+    with runtime.db.session() as session:
+        state = accounts.resolve(session, session_token(), idle_minutes=runtime.settings.ops_idle_minutes)
+    if state.operator is not None:
+        return redirect(url_for("ops.dashboard"), code=303)
     return _page()
 
 
