@@ -123,3 +123,15 @@ def test_default_is_the_last_90_days_and_at_most_1000(seeded) -> None:  # type: 
     assert len(listed) == 1000
     assert listed[0]["service_request_id"] == "NTB-2025-000000"  # newest first
     assert "NTB-2025-999999" not in {r["service_request_id"] for r in listed}
+
+
+def test_a_shared_location_is_published_rounded_to_about_100_m(seeded) -> None:  # type: ignore[no-untyped-def]
+    client, runtime = seeded
+    with runtime.db.scope() as s:
+        s.add(Ticket(number="NTB-2026-000500", status="forwarded", channel="messenger", text="Banjir di Kekalik",
+                     agency_code="DINKES", origin_id="m-500", opened_at=utcnow() - timedelta(hours=2),
+                     attachments=[{"type": "location", "url": None, "lat": -8.5833129, "long": 116.1167141,
+                                   "map_url": "https://www.openstreetmap.org/?mlat=-8.583313&mlon=116.116714"}]))
+    [one] = get_json(client, "/open311/v2/requests/NTB-2026-000500.json")
+    assert (one["lat"], one["long"]) == (-8.583, 116.117)
+    assert "8.5833129" not in json.dumps(one) and "openstreetmap" not in json.dumps(one)
