@@ -15,7 +15,8 @@ from ntbcare.core.models import Base
 
 TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "citizens", "deliveries", "events",
           "operator_sessions", "operators",
-          "outbound_mails", "ratings", "replies", "reply_templates", "routing_decisions", "service_flags", "ticket_counters",
+          "outbound_mails", "ratings", "replies", "reply_templates", "routing_decisions", "service_flags",
+          "ticket_counters",
           "ticket_holds", "ticket_messages", "ticket_notes", "tickets",
           "api_keys"}
 
