@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.outbox import HIDE, MESSENGER, PRIVATE_REPLY, owe_public_answer
+from bot.rating import owe_rating_prompt
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.metrics_db import observe_acknowledgement
 from ntbcare.core.models import AgencyAnswer, Reply, ReplyStatus, TicketStatus
@@ -58,6 +59,7 @@ def mark_sent(session: Session, reply: Reply, graph_id: str | None, *, now: date
     if ticket.status not in ANSWERABLE or not transition(session, ticket, TicketStatus.ANSWERED, actor="bot",
                                                          action="answered", detail=detail):
         audit(session, ticket, "answer_posted", actor="bot", detail=detail)
+    owe_rating_prompt(session, ticket, reply)  # once per answer that reached the citizen
 
 
 def mark_failed(session: Session, reply: Reply, error: str | None, report: ReplyReport) -> None:

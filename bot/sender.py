@@ -42,6 +42,7 @@ from bot.outbox import (
 from bot.outcomes import ReplyReport, mark_failed, mark_sent, mark_undeliverable
 from bot.pacing import Pacer, SenderPolicy
 from bot.privacy import scrub
+from bot.rating import rating_quick_replies
 from bot.readback import Reconciler
 from bot.windows import messenger_route, private_reply_allowed
 from ntbcare.core.db import Database
@@ -177,8 +178,10 @@ class _Sender:
                                     human_agent_allowed=self.settings.human_agent_tag and reply.kind == "answer")
         if route is None:
             return None, "outside the Messenger window (24 hours, or 7 days with HUMAN_AGENT)"
+        quick = rating_quick_replies(ticket.number) if reply.kind == "rating" else None
         return (lambda: client.send_message(graph_id(target), text, messaging_type=route.messaging_type,
-                                            tag=route.tag, metadata=marker(reply.key)).get("message_id")), None
+                                            tag=route.tag, metadata=marker(reply.key),
+                                            quick_replies=quick).get("message_id")), None
 
     def _record(self, session: Session, reply: Reply, graph_id: str | None, error: GraphError | None) -> bool:
         if error is None:

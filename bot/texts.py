@@ -43,6 +43,13 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "(contoh: NTB-2026-000123) atau ceritakan keluhan Anda di sini."
     ),
     "status_no_number": "Laporan terakhir Anda bernomor {number}. Status: {status}.",
+    "rating_prompt": (
+        "Apakah tanggapan atas laporan {number} sudah menyelesaikan masalah Anda? Pilih salah satu di bawah."
+    ),
+    "reopened": (
+        "Laporan {number} kami buka kembali dan kami teruskan lagi ke instansi terkait. "
+        "Terima kasih sudah memberi tahu kami."
+    ),
 }
 
 STATUS_LABELS: dict[str, str] = {

@@ -33,6 +33,7 @@ class ApplyResult:
     status_requests: list[StatusRequest]
     changed_comments: list[TicketMessage]
     released: list[Ticket] = field(default_factory=list)
+    reopened: list[Ticket] = field(default_factory=list)
 
     @property
     def opened_ticket_ids(self) -> list[int]:
@@ -69,7 +70,8 @@ def apply_batch(
         _note_duplicates(session, deliveries, duplicates)
     session.flush()
     return ApplyResult(new_tickets=state.new_tickets, status_requests=state.status_requests,
-                       changed_comments=state.changed_comments, released=state.released)
+                       changed_comments=state.changed_comments, released=state.released,
+                       reopened=state.reopened)
 
 
 def _received_at(session: Session, delivery_ids: list[int]) -> dict[int, datetime]:

@@ -46,6 +46,8 @@ class BatchState:
         self.new_tickets: list[Ticket] = []
         # Known tickets that were waiting for a photo's text and got it: routed now.
         self.released: list[Ticket] = []
+        # Answered tickets the citizen says are not fixed ("Belum selesai"): reopened by the pipeline.
+        self.reopened: list[Ticket] = []
         self.status_requests: list[StatusRequest] = []
         # Public comments whose text this batch added to a known ticket or edited: checked again for personal data.
         self.changed_comments: list[TicketMessage] = []

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from ingest.batch_state import BatchState
 from ingest.events import NormalizedEvent
 from ingest.grace import release_if_described
+from ingest.ratings import rated_ticket, rating_signal, record_rating
 from ingest.status_requests import only_asks_status, status_request_of
 from ntbcare.core.lifecycle import audit, transition
-from ntbcare.core.models import Channel, Citizen, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.models import Channel, Citizen, RatingValue, Ticket, TicketMessage, TicketStatus
 
 # The ticket the event belongs to (if any), "applied" or "recorded", and why.
 Outcome = tuple[Ticket | None, str, str | None]
@@ -179,9 +180,29 @@ def _on_feed_hide(state: BatchState, ev: NormalizedEvent) -> Outcome:
     return message.ticket, "applied", None
 
 
+def _on_rating(state: BatchState, ev: NormalizedEvent) -> Outcome | None:
+    """A rating tap, or "belum selesai" written after an answer: rates (and may reopen) the answered ticket."""
+    signal = rating_signal(ev)
+    if signal is None or not ev.author_id:
+        return None
+    ticket = rated_ticket(state.session, ev.author_id, signal.number)
+    if ticket is None:
+        return None if signal.typed else (None, "recorded", "rating, but no answered ticket of this citizen")
+    record_rating(state.session, ticket, signal.value)
+    if signal.typed:
+        _join(state, ticket, ev, "message")  # the citizen's own words stay with the ticket
+    ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
+    if signal.value == RatingValue.NOT_RESOLVED:
+        state.reopened.append(ticket)
+    return ticket, "applied", f"rating: {signal.value}"
+
+
 def _on_message(state: BatchState, ev: NormalizedEvent) -> Outcome:
     if ev.external_id in state.messages:
         return None, "recorded", "already known"
+    rated = _on_rating(state, ev)
+    if rated is not None:
+        return rated
     request = status_request_of(ev)
     if request is not None:
         state.status_requests.append(request)

@@ -197,13 +197,14 @@ def test_messenger_ticket_gets_the_answer_as_a_message_to_the_psid(loop):
     response = loop.answer_from_email(ANSWER)
     assert response.status_code == 200 and "Jawaban Anda tersimpan" in parse(response.text).text
 
-    _, answer = eventually(lambda: len(loop.graph.messages) == 2 and list(loop.graph.messages),
-                           what="the answer in Messenger")
+    answer = eventually(lambda: len(loop.graph.messages) >= 2 and loop.graph.messages[1],
+                        what="the answer in Messenger")
     assert answer["recipient"] == {"id": PSID} and answer["messaging_type"] == "RESPONSE"
     assert answer["message"]["text"] == f"Tanggapan PLN UIW NTB atas laporan Anda {ticket.number}:\n{ANSWER}"
     assert loop.graph.comments == {}  # nothing public for a private conversation
     loop.rounds.wait_for_a_whole_round()
-    assert len(loop.graph.messages) == 2
+    # then, once, the rating prompt (issue 10): "Puas", "Kurang puas", "Belum selesai"
+    assert len(loop.graph.messages) == 3 and len(loop.graph.messages[2]["message"]["quick_replies"]) == 3
     with loop.runtime.db.session() as session:
         assert session.get(Ticket, ticket.id).status == TicketStatus.ANSWERED
         assert session.scalar(select(Reply.graph_id).where(Reply.kind == "answer")) == answer["message_id"]

@@ -1,0 +1,114 @@
+"""Ratings and reopening through the real pipeline (webhook → worker → tickets), on SQLite and PostgreSQL:
+a rating tap is stored per ticket and agency, "Belum selesai" (tapped or written) reopens the answered ticket
+with a fresh link, a restarted deadline and a new forward e-mail owed, and anything else written after a
+ticket is closed starts a new ticket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from ingest.ratings import says_not_fixed
+from ntbcare.core.models import (
+    Agency,
+    AuditEntry,
+    OutboundMail,
+    Rating,
+    Reply,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
+from tests.conftest import drain
+
+CITIZEN = "6543210987654321"
+COMPLAINT = "Listrik padam sejak pagi di Kelurahan Pagesangan Mataram, token sudah diisi tetap mati. Tolong PLN"
+
+
+def message(mid: str, text: str, payload: str | None = None) -> dict:
+    stamp = int(utcnow().timestamp() * 1000)
+    body: dict = {"mid": mid, "text": text}
+    if payload:
+        body["quick_reply"] = {"payload": payload}
+    return {"object": "page", "entry": [{"id": "104000000000001", "time": stamp, "messaging": [
+        {"sender": {"id": CITIZEN}, "recipient": {"id": "104000000000001"}, "timestamp": stamp, "message": body}]}]}
+
+
+@pytest.fixture
+def answered(post, runtime) -> Ticket:  # type: ignore[no-untyped-def]
+    """A citizen's Messenger complaint, routed to PLN and answered (as the sender marks it)."""
+    with runtime.db.scope() as session:
+        from ntbcare.pipeline.bootstrap import seed_agencies
+        from routing.registry import load_registry
+
+        seed_agencies(session, load_registry())
+        session.execute(update(Agency).where(Agency.code == "PLN").values(emails=["pengaduan@pln-ntb.test"]))
+    assert post(message("m_complaint", COMPLAINT)).status_code == 200
+    drain(runtime, route=True)
+    with runtime.db.scope() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        assert ticket.agency_code == "PLN"
+        ticket.status, ticket.answered_at = TicketStatus.ANSWERED, utcnow()
+        ticket.deadline_at = utcnow() - timedelta(hours=1)
+        session.flush()
+        session.expunge(ticket)
+    return ticket
+
+
+def deliver(post, runtime, body: dict) -> None:  # type: ignore[no-untyped-def]
+    assert post(body).status_code == 200
+    drain(runtime, route=True)
+
+
+def test_a_satisfied_tap_is_stored_for_the_ticket_and_agency_and_changes_nothing_else(post, runtime, answered):
+    deliver(post, runtime, message("m_rate1", "Puas", f"RATING:puas:{answered.number}"))
+    with runtime.db.session() as session:
+        [rating] = session.scalars(select(Rating)).all()
+        ticket = session.get(Ticket, answered.id)
+        assert (rating.ticket_id, rating.agency_code, rating.value) == (answered.id, "PLN", "puas")
+        assert ticket.status == TicketStatus.ANSWERED and ticket.text == COMPLAINT
+        assert len(session.scalars(select(Ticket)).all()) == 1
+
+
+@pytest.mark.parametrize(("text", "payload"), [("Belum selesai", "RATING:belum_selesai:{number}"),
+                                               ("pak lampunya masih mati sampai sekarang", None)])
+def test_not_fixed_reopens_with_a_fresh_link_a_new_deadline_and_a_new_email(post, runtime, answered, text, payload):
+    deliver(post, runtime, message("m_rate2", text, payload.format(number=answered.number) if payload else None))
+    with runtime.db.session() as session:
+        ticket = session.get(Ticket, answered.id)
+        assert ticket.status == TicketStatus.ROUTED and ticket.answered_at is None
+        assert ticket.link_version == answered.link_version + 1
+        assert ticket.deadline_at > utcnow()
+        keys = session.scalars(select(OutboundMail.key).where(OutboundMail.kind == "forward")).all()
+        assert sorted(keys) == [f"forward:{ticket.id}:PLN:1", f"forward:{ticket.id}:PLN:2"]
+        assert session.scalars(select(Rating.value)).all() == ["belum_selesai"]
+        assert session.scalars(select(AuditEntry.action).where(AuditEntry.action == "reopened")).all() == ["reopened"]
+        notices = session.scalars(select(Reply.key).where(Reply.kind == "reopened")).all()
+        assert notices == [f"reopened:{ticket.id}:2"]
+        assert len(session.scalars(select(Ticket)).all()) == 1
+    deliver(post, runtime, message("m_rate3", text, payload.format(number=answered.number) if payload else None))
+    with runtime.db.session() as session:  # the ticket is no longer answered: no second reopening
+        assert session.get(Ticket, answered.id).link_version == answered.link_version + 1
+
+
+def test_writing_again_after_close_starts_a_new_ticket_unless_it_is_a_rating(post, runtime, answered):
+    with runtime.db.scope() as session:
+        session.execute(update(Ticket).values(status=TicketStatus.CLOSED))
+    deliver(post, runtime, message("m_new", "Jalan di depan SDN 3 Cakranegara berlubang besar, mohon diperbaiki"))
+    deliver(post, runtime, message("m_rate4", "Kurang puas", f"RATING:kurang_puas:{answered.number}"))
+    with runtime.db.session() as session:
+        old, new = session.scalars(select(Ticket).order_by(Ticket.id)).all()
+        assert old.status == TicketStatus.CLOSED and "Cakranegara" in new.text and "Kurang" not in new.text
+        assert session.scalars(select(Rating.value)).all() == ["kurang_puas"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Belum selesai", True), ("blm diperbaiki pak", True), ("tidak ada perbaikan sama sekali", True),
+    ("jalannya masih rusak", True), ("Sudah selesai, terima kasih", False),
+    ("Lampu jalan di Gerung belum menyala sejak minggu lalu, padahal sudah lapor ke desa tapi belum ditangani "
+     "juga sampai hari ini", False),
+])
+def test_what_counts_as_saying_it_is_not_fixed(text: str, expected: bool) -> None:
+    assert says_not_fixed(text) is expected

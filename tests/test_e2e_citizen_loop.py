@@ -1,0 +1,77 @@
+"""The citizen's side end to end on loopback (issue 10): a photo, then its description a minute later, make one
+complaint ticket with the photo, routed and e-mailed to the agency; the agency answers; the bot asks once for
+a rating; the citizen taps "Belum selesai"; the ticket reopens and the agency gets a new e-mail with a fresh
+link. Every Graph call happens exactly once. Same harness as tests/test_e2e_answer_loop.py: the app on a real
+server with the embedded queue and sweeper, tests/graph_standin.py as the Graph API, aiosmtpd for mail.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import select
+
+from ntbcare.core.models import AuditEntry, Rating, Ticket, TicketStatus
+from tests import test_e2e_answer_loop as answer_loop
+from tests.conftest import PAGE_ID
+from tests.servers import eventually
+from tests.test_e2e_answer_loop import ANSWER, PLN_MAIL, PLN_TEXT, PSID, Loop
+
+loop = answer_loop.loop  # the same fixture: app, embedded queue and sweeper, Graph stand-in, SMTP
+PHOTO = "https://scontent.xx.fbcdn.net/v/t1.15752-9/trafo_meledak.jpg?_nc_cat=1"
+
+
+def messenger(mid: str, at_ms: int, **message: object) -> dict:
+    event = {"sender": {"id": PSID}, "recipient": {"id": PAGE_ID}, "timestamp": at_ms,
+             "message": {"mid": mid, **message}}
+    return {"object": "page", "entry": [{"id": PAGE_ID, "time": at_ms + 500, "messaging": [event]}]}
+
+
+def agency_links(loop: Loop) -> list[str]:
+    bodies = [message.get_body(("plain",)).get_content() for _, message in loop.emails()]
+    return [re.search(rf"{re.escape(loop.app_url)}/a/[\w.-]+", body).group(0) for body in bodies]  # type: ignore[union-attr]
+
+
+def test_photo_then_text_one_ticket_answered_rated_not_fixed_reopened_every_call_once(loop: Loop) -> None:
+    start = int(time.time() * 1000) - 120_000
+    loop.webhook(messenger("m_photo_e2e", start, attachments=[{"type": "image", "payload": {"url": PHOTO}}]))
+    eventually(lambda: len(loop.tickets()) == 1, what="the photo's ticket")
+    loop.rounds.wait_for_a_whole_round()
+    [waiting] = loop.tickets()
+    assert waiting.status == TicketStatus.NEW and loop.graph.messages == []  # waits for its words, unclassified
+
+    loop.webhook(messenger("m_text_e2e", start + 60_000, text=PLN_TEXT))  # the description, a minute later
+    ticket = loop.forwarded_ticket(acknowledged=1)
+    assert (ticket.channel, ticket.agency_code) == ("messenger", "PLN")
+    assert ticket.text == PLN_TEXT and [a["url"] for a in ticket.attachments] == [PHOTO]
+    [ack] = loop.graph.messages
+    assert ticket.number in ack["message"]["text"]
+
+    assert loop.answer_from_email(ANSWER).status_code == 200
+    prompt = eventually(lambda: len(loop.graph.messages) == 3 and loop.graph.messages[2], what="the rating prompt")
+    assert ANSWER in loop.graph.messages[1]["message"]["text"]
+    assert [q["title"] for q in prompt["message"]["quick_replies"]] == ["Puas", "Kurang puas", "Belum selesai"]
+    belum = prompt["message"]["quick_replies"][2]["payload"]
+
+    loop.webhook(messenger("m_rate_e2e", int(time.time() * 1000), text="Belum selesai",
+                           quick_reply={"payload": belum}))
+    eventually(lambda: len(loop.mail.received) == 2 and loop.ticket_status(ticket.id) == TicketStatus.FORWARDED,
+               what="the reopened ticket e-mailed to the agency again")
+    notice = eventually(lambda: len(loop.graph.messages) == 4 and loop.graph.messages[3], what="the reopen notice")
+    assert ticket.number in notice["message"]["text"] and "buka kembali" in notice["message"]["text"]
+    first_link, fresh_link = agency_links(loop)
+    assert [to for to, _ in loop.mail.received] == [[PLN_MAIL], [PLN_MAIL]] and fresh_link != first_link
+
+    loop.rounds.wait_for_a_whole_round()  # nothing is sent twice
+    assert len(loop.graph.calls_to("POST", "/messages")) == 4 and len(loop.graph.messages) == 4
+    assert len(loop.mail.received) == 2 and len(loop.tickets()) == 1
+    with loop.runtime.db.session() as session:
+        [rating] = session.scalars(select(Rating)).all()
+        stored = session.get(Ticket, ticket.id)
+        assert (rating.ticket_id, rating.agency_code, rating.value) == (ticket.id, "PLN", "belum_selesai")
+        # the deadline counted again from the reopening (same office-hours slot when both fall out of hours)
+        assert stored.deadline_at is not None and stored.deadline_at >= ticket.deadline_at
+        reopened = session.scalars(select(AuditEntry).where(AuditEntry.action == "reopened")).one()
+        assert reopened.actor == "citizen" and reopened.from_status == TicketStatus.ANSWERED
+        assert stored.link_version == ticket.link_version + 1
