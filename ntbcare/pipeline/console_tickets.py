@@ -179,22 +179,34 @@ def similarity(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A ticket suggested as the same problem: what the queue shows of it."""
+
+    number: str
+    status: str
+    text: str
+
+
 def suggested_duplicates(session: Session, tickets: Sequence[Ticket], now: datetime,
-                         limit: int = 3) -> dict[int, list[tuple[Ticket, float]]]:
-    """For each ticket, open or recent tickets of the last 14 days at the same location whose wording is close
-    (one query for the whole page)."""
+                         limit: int = 3) -> dict[int, list[tuple[Duplicate, float]]]:
+    """For each ticket, tickets of the last 14 days at the same location whose wording is close, closest first
+    (one query for the whole page, reading only the columns compared and shown)."""
     places = {t.location_code for t in tickets if t.location_code}
-    found: dict[int, list[tuple[Ticket, float]]] = {t.id: [] for t in tickets}
+    found: dict[int, list[tuple[Duplicate, float]]] = {t.id: [] for t in tickets}
     if not places:
         return found
-    pool = session.scalars(select(Ticket).where(
+    rows = session.execute(select(Ticket.id, Ticket.number, Ticket.status, Ticket.text, Ticket.location_code).where(
         Ticket.opened_at >= now - timedelta(days=DUPLICATE_DAYS), Ticket.location_code.in_(places),
         Ticket.status != TicketStatus.MERGED).order_by(Ticket.opened_at.desc()).limit(2000)).all()
-    pool_words = {other.id: words(other.text) for other in pool}
+    by_place: dict[str, list[tuple[int, Duplicate, set[str]]]] = {}
+    for row in rows:
+        by_place.setdefault(row.location_code, []).append(
+            (row.id, Duplicate(row.number, row.status, row.text or ""), words(row.text)))
     for ticket in tickets:
         mine = words(ticket.text)
-        scored = [(other, similarity(mine, pool_words[other.id])) for other in pool
-                  if other.id != ticket.id and other.location_code == ticket.location_code]
+        scored = [(other, similarity(mine, other_words)) for other_id, other, other_words
+                  in by_place.get(ticket.location_code or "", []) if other_id != ticket.id]
         close = sorted((pair for pair in scored if pair[1] >= DUPLICATE_SIMILARITY), key=lambda p: -p[1])
         found[ticket.id] = close[:limit]
     return found
