@@ -7,8 +7,9 @@ body, as Facebook does after a timeout. Expected: one ticket per distinct event,
 ``new``) with its acknowledgement owed (an ``ack`` reply row), every delivery ``done``, none twice.
 
 Per worker count: deliveries/s (stored backlog to the last ticket routed and acknowledged), the no-op
-baseline's jobs/s and the ratio, and each worker's peak memory (proportional set size of the worker, its
-work-horse and its sweeper together, sampled every 0.25 s; the largest single process too).
+baseline's jobs/s and the ratio, and each worker's peak memory (proportional set size, sampled every 0.25 s, of
+the worker with its forked children: work-horse and RQ scheduler; its spawned sweeper apart; the largest single
+process too). A run that makes no progress for 120 s is stopped and reported as a mismatch.
 
 Run: .venv/bin/python bench/surge.py [--deliveries 100000] [--workers 1,2,4] [--noop-jobs N]
 Floors (issue 11): under 5 minutes, nothing lost or duplicated, >= 5x the no-op baseline, <= 250 MB per worker.
