@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ingest.events import NormalizedEvent
 from ntbcare.core.lifecycle import audit
-from ntbcare.core.models import Citizen, Rating, RatingValue, Ticket, TicketStatus
+from ntbcare.core.models import Citizen, Rating, RatingValue, Reply, Ticket, TicketStatus
 
 RATING_PAYLOAD = "RATING"
 # "belum selesai", "blm diperbaiki", "tidak ada perbaikan", "masih rusak", "lampunya masih mati"...
@@ -26,6 +26,10 @@ NOT_FIXED = re.compile(
     r"|\bmasih\s+(?:\w+\s+)?(?:rusak|mati|sama|macet|banjir|bocor|menumpuk)\b",
     re.IGNORECASE,
 )
+# Words that may mean "not fixed" in a message the rule above does not settle: an operator decides.
+MAYBE_NOT_FIXED = re.compile(r"\b(?:belum|blm|masih|tidak|tdk|gak|nggak|ndak)\b", re.IGNORECASE)
+# The outbox channel of a public reply under a comment (bot.outbox.COMMENT_REPLY; ingest never imports bot).
+COMMENT_REPLY = "comment_reply"
 # A longer message is a new complaint (or more detail), not a verdict on the answer.
 MAX_WORDS = 12
 ANSWERED = (TicketStatus.ANSWERED, TicketStatus.CLOSED)
@@ -68,6 +72,14 @@ def rated_ticket(session: Session, psid: str, number: str | None) -> Ticket | No
     if number:
         query = query.where(Ticket.number == number.upper())
     return session.scalars(query.order_by(Ticket.answered_at.desc(), Ticket.id.desc())).first()
+
+
+def ticket_of_page_reply(session: Session, comment_id: str | None) -> Ticket | None:
+    """The ticket whose public reply (an acknowledgement or an answer) is the comment ``comment_id``."""
+    if not comment_id:
+        return None
+    reply = session.scalars(select(Reply).where(Reply.graph_id == comment_id, Reply.channel == COMMENT_REPLY)).first()
+    return reply.ticket if reply is not None else None
 
 
 def record_rating(session: Session, ticket: Ticket, value: str) -> None:

@@ -14,7 +14,15 @@ from collections.abc import Callable
 from ingest.batch_state import BatchState
 from ingest.events import NormalizedEvent
 from ingest.grace import release_if_described
-from ingest.ratings import rated_ticket, rating_signal, record_rating
+from ingest.ratings import (
+    ANSWERED,
+    MAYBE_NOT_FIXED,
+    rated_ticket,
+    rating_signal,
+    record_rating,
+    says_not_fixed,
+    ticket_of_page_reply,
+)
 from ingest.status_requests import only_asks_status, status_request_of
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.models import Channel, Citizen, RatingValue, Ticket, TicketMessage, TicketStatus
@@ -125,11 +133,33 @@ def _on_feed_add(state: BatchState, ev: NormalizedEvent) -> Outcome:
     if ev.kind.startswith("post."):
         return _open_feed_ticket(state, ev, Channel.POST, "post"), "applied", None
     parent = state.messages.get(ev.parent_id or "") if ev.is_reply else state.messages.get(ev.post_id or "")
+    if parent is None and ev.is_reply:
+        under_page_reply = ticket_of_page_reply(state.session, ev.parent_id)
+        if under_page_reply is not None:
+            return _on_reply_to_page(state, under_page_reply, ev)
     if parent is not None:
         ticket = parent.ticket
         _join(state, ticket, ev, "reply" if ev.is_reply else "comment")
         return ticket, "applied", "joined the ticket of its parent"
     return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
+
+
+def _on_reply_to_page(state: BatchState, ticket: Ticket, ev: NormalizedEvent) -> Outcome:
+    """A comment under the page's public reply joins that ticket; after an answer, "not fixed" reopens it and a
+    reply that only may mean so goes to operators to confirm."""
+    _join(state, ticket, ev, "reply")
+    if ticket.status not in ANSWERED:
+        return ticket, "applied", "joined the ticket of the page's reply it answers"
+    if says_not_fixed(ev.text):
+        record_rating(state.session, ticket, RatingValue.NOT_RESOLVED)
+        state.reopened.append(ticket)
+        return ticket, "applied", "not fixed, under the page's answer: reopened"
+    if MAYBE_NOT_FIXED.search(ev.text or ""):
+        ticket.review_reason = "maybe_not_fixed"
+        transition(state.session, ticket, TicketStatus.REVIEW, actor="citizen", action="review",
+                   detail={"reason": "maybe_not_fixed", "external_id": ev.external_id})
+        return ticket, "applied", "may say it is not fixed: an operator confirms"
+    return ticket, "applied", "joined the answered ticket"
 
 
 def _on_feed_edit(state: BatchState, ev: NormalizedEvent) -> Outcome:

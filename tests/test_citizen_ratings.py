@@ -112,3 +112,54 @@ def test_writing_again_after_close_starts_a_new_ticket_unless_it_is_a_rating(pos
 ])
 def test_what_counts_as_saying_it_is_not_fixed(text: str, expected: bool) -> None:
     assert says_not_fixed(text) is expected
+
+
+PAGE_ANSWER = "555000000000111_888000000000050"  # the page's public answer under the citizen's comment
+
+
+def comment_reply(n: int, text: str, parent: str = PAGE_ANSWER) -> dict:
+    stamp = int(utcnow().timestamp())
+    value = {"from": {"id": "7300000000000042", "name": "Baiq Nurul"}, "message": text, "item": "comment",
+             "verb": "add", "post_id": "104000000000001_555000000000111", "parent_id": parent,
+             "comment_id": f"555000000000111_88800000000006{n}", "created_time": stamp}
+    return {"object": "page", "entry": [{"id": "104000000000001", "time": stamp,
+                                         "changes": [{"field": "feed", "value": value}]}]}
+
+
+@pytest.fixture
+def answered_comment(post, runtime) -> Ticket:  # type: ignore[no-untyped-def]
+    """A citizen's comment ticket for PLN whose answer the page posted publicly under the comment."""
+    with runtime.db.scope() as session:
+        from ntbcare.pipeline.bootstrap import seed_agencies
+        from routing.registry import load_registry
+
+        seed_agencies(session, load_registry())
+        session.execute(update(Agency).where(Agency.code == "PLN").values(emails=["pengaduan@pln-ntb.test"]))
+    deliver(post, runtime, comment_reply(0, COMPLAINT, parent="104000000000001_555000000000111"))
+    with runtime.db.scope() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        ticket.status, ticket.answered_at = TicketStatus.ANSWERED, utcnow()
+        session.add(Reply(key="answer:1", ticket=ticket, kind="answer", channel="comment_reply",
+                          target_id=ticket.comment_id, text="Tanggapan PLN", status="sent", attempts=1,
+                          graph_id=PAGE_ANSWER))
+        session.flush()
+        session.expunge(ticket)
+    return ticket
+
+
+def test_a_reply_under_the_pages_answer_saying_not_fixed_reopens_the_ticket(post, runtime, answered_comment):
+    deliver(post, runtime, comment_reply(1, "belum diperbaiki pak, masih gelap"))
+    with runtime.db.session() as session:
+        [ticket] = session.scalars(select(Ticket)).all()  # joined, not a new ticket
+        assert ticket.status == TicketStatus.ROUTED and ticket.link_version == answered_comment.link_version + 1
+        assert "belum diperbaiki" in ticket.text
+        assert session.scalars(select(Rating.value)).all() == ["belum_selesai"]
+
+
+def test_an_unclear_reply_under_the_pages_answer_goes_to_operators_to_confirm(post, runtime, answered_comment):
+    deliver(post, runtime, comment_reply(2, "Kok masih begini ya, saya sudah menunggu dari bulan lalu, kapan "
+                                            "petugasnya datang lagi ke dusun kami?"))
+    with runtime.db.session() as session:
+        [ticket] = session.scalars(select(Ticket)).all()
+        assert (ticket.status, ticket.review_reason) == (TicketStatus.REVIEW, "maybe_not_fixed")
+        assert session.scalars(select(Rating)).all() == []
