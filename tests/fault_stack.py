@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -41,6 +42,9 @@ from tests.servers import LOOPBACK, RecordingHandler, free_port, serve_wsgi, smt
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 POST_ID = f"{PAGE_ID}_777000000000001"
 AGENCY_EMAIL = "pengaduan@pln-ntb.test"
+# One routing model for every fault run on this machine (trained by the first `ntbcare init`, signed with the
+# test SECRET_KEY): training it again per run costs minutes on a loaded 2-core box.
+MODEL_PATH = str(Path(tempfile.gettempdir()) / "ntbcare-fault-model" / "routing-model.pkl")
 COMPLAINT = ("Listrik padam sejak pagi di Kelurahan Pagesangan Mataram nomor {n}, token sudah diisi tetap mati. "
              "Tolong PLN")
 
@@ -228,7 +232,8 @@ class Stack:
                     "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING", "GRAPH_API_BASE_URL": graph_url,
                     "FB_PAGE_ACCESS_TOKEN": graph.access_token, "SMTP_URL": f"smtp://{LOOPBACK}:{smtp_port}",
                     "SWEEP_INTERVAL": "2", "REDISPATCH_AFTER": "8", "ACK_COMMENT": "true",
-                    "HIDE_PII_COMMENTS": "false", "METRICS_DIR": str(tmp / "metrics")}
+                    "HIDE_PII_COMMENTS": "false", "METRICS_DIR": str(tmp / "metrics"),
+                    "ROUTING_MODEL_PATH": MODEL_PATH}
         self.engine: Engine = create_engine(pg_url, pool_pre_ping=True)
         self.server: Process | None = None
         self.workers: list[Process] = []
@@ -237,7 +242,7 @@ class Stack:
 
     def init(self) -> None:
         done = subprocess.run([sys.executable, "-m", "ntbcare.cli", "init"], env=self.env, cwd=self.tmp,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
         with self.engine.begin() as conn:  # every agency reachable by e-mail, so each routed ticket is mailed
             conn.execute(update(Agency).values(emails=[AGENCY_EMAIL]))

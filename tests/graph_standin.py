@@ -25,6 +25,8 @@ from werkzeug.wrappers import Request, Response
 
 from tests.servers import serve_wsgi
 
+PAGE_ID_PLACEHOLDER = "104000000000001"  # the business id in usage headers (any id; the bot reads the values)
+
 __all__ = ["Fault", "GraphCall", "GraphStandIn", "serve_wsgi"]  # serve_wsgi: where it used to live
 
 
@@ -58,6 +60,7 @@ class Fault:
     delay: float = 0.0
     then_apply: bool = False  # stall, then really perform the write: the ambiguous "sent but timed out" case
     drop: bool = False  # perform the write, then reset the connection: the response is lost
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -98,10 +101,16 @@ class GraphStandIn:
                  "fbtrace_id": "StandInTrace"}
         self._faults.append(Fault(times, status, error, method, path_contains))
 
-    def rate_limit(self, times: int, code: int = 32, *, path_contains: str | None = None) -> None:
-        """Page-level throttling (code 32, or 4/17/613) for the next ``times`` calls."""
+    def rate_limit(self, times: int, code: int = 32, *, path_contains: str | None = None,
+                   regain_minutes: int | None = None) -> None:
+        """Page-level throttling (code 32, or 4/17/613) for the next ``times`` calls; with ``regain_minutes`` the
+        answer carries Meta's usage header saying when access comes back."""
         self.fail(times, 400, code, "Page request limit reached", method=None, path_contains=path_contains,
                   transient=True)
+        if regain_minutes is not None:
+            usage = {PAGE_ID_PLACEHOLDER: [{"type": "pages", "call_count": 100, "total_cputime": 10,
+                                            "total_time": 10, "estimated_time_to_regain_access": regain_minutes}]}
+            self._faults[-1].headers = {"X-Business-Use-Case-Usage": json.dumps(usage)}
 
     def stall(self, times: int, seconds: float, *, apply: bool = True, path_contains: str | None = None) -> None:
         """Hold the next ``times`` POSTs ``seconds`` (longer than the client's read timeout), then apply them."""
@@ -130,7 +139,9 @@ class GraphStandIn:
             time.sleep(fault.delay)
         if fault is not None and not fault.then_apply:
             call.status = fault.status
-            return self._json(fault.status, {"error": fault.error})(environ, start_response)
+            response = self._json(fault.status, {"error": fault.error})
+            response.headers.update(fault.headers)
+            return response(environ, start_response)
         token = request.args.get("access_token") or body.get("access_token")
         if token != self.access_token:
             call.status = 400
