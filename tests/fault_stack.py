@@ -215,7 +215,7 @@ class Outcome:
     tickets: int
     forwards: Counter[str]
     public: Counter[str]
-    private: Counter[str]
+    private: Counter[str | None]
     mails_sent: int
     replies: Counter[str] = field(default_factory=Counter)
 
