@@ -29,11 +29,12 @@ def _psid(ticket: Ticket) -> str | None:
 
 
 def owe_rating_prompt(session: Session, ticket: Ticket, answer: Reply) -> Reply | None:
-    """Owe the prompt once per answer reply that reached the citizen (None without a Messenger id)."""
+    """Owe the prompt once the first answer reply reached the citizen (None without a Messenger id)."""
     psid = _psid(ticket)
     if psid is None:
         return None
-    return owe_reply(session, ticket, key=f"rating:{answer.key}", kind="rating", channel=MESSENGER, target_id=psid,
+    key = f"rating:{ticket.id}:{ticket.link_version}"  # once per answer cycle: a reopening asks again
+    return owe_reply(session, ticket, key=key, kind="rating", channel=MESSENGER, target_id=psid,
                      text=render(session, "rating_prompt", number=ticket.number))
 
 

@@ -334,7 +334,9 @@ def test_messenger_send_with_unknown_outcome_is_settled_by_its_echo(db, settings
     send_due_replies(db, settings, graph_client, policy=FAST)
     store_echo(db, f"ntbcare:{reply_row(db, reply_id).key}", "m_from_echo")
     report = send_due_replies(db, settings, graph_client, policy=FAST)
-    assert report.reconciled == [reply_id] and len(fake.messages) == 1
+    answers = [m for m in fake.messages if m["message"].get("metadata") == f"ntbcare:{reply_row(db, reply_id).key}"]
+    assert report.reconciled == [reply_id] and len(answers) == 1  # then the rating prompt (issue 10), once
+    assert [m["message"]["metadata"] for m in fake.messages[1:]] == [f"ntbcare:rating:{ticket_id}:1"]
     assert reply_row(db, reply_id).graph_id == "m_from_echo"
     assert ticket_row(db, ticket_id).status == TicketStatus.ANSWERED
 

@@ -112,7 +112,8 @@ def test_status_shows_the_latest_agency_answer_to_the_tickets_own_citizen(db, se
     assert "NTB-2026-000001" in text and "sudah ditanggapi" in text and "Perbaikan selesai hari Kamis." in text
     assert "Jawaban pertama." not in text
     report = send_due_replies(db, settings, graph_client, policy=FAST)
-    assert len(report.sent) == 1
+    assert len(report.sent) == 2  # the status, after the one rating prompt the answers owed (issue 10)
+    assert sum(1 for m in fake.messages if "quick_replies" in m["message"]) == 1
     assert fake.messages[-1]["recipient"] == {"id": "700000000000001"}
     assert fake.messages[-1]["message"]["text"] == text
 
