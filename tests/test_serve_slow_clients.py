@@ -73,6 +73,17 @@ def test_stalled_bodies_and_headers_leave_health_and_webhook_answering(tmp_path)
         assert too_large.recv(200).startswith(b"HTTP/1.1 413")  # refused on the header, its body never awaited
         stalled.append(too_large)
 
+        # Two requests sent back to back on one kept-alive connection are both answered, in order.
+        pipelined = _stall(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                        b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        stalled.append(pipelined)
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 2:
+            chunk = pipelined.recv(65536)
+            assert chunk, answers
+            answers += chunk
+        assert answers.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 404" in answers
+
         # A client that never finishes its request is answered 408 and closed, freeing its descriptor.
         stalled[0].settimeout(30)
         reply = stalled[0].recv(200)
