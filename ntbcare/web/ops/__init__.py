@@ -16,6 +16,7 @@ VIEWS = (
     "ntbcare.web.ops.login",
     "ntbcare.web.ops.dashboard",
     "ntbcare.web.ops.overdue",
+    "ntbcare.web.ops.reports",
     "ntbcare.web.ops.admin_operators",
     "ntbcare.web.ops.admin_contacts",
     "ntbcare.web.ops.admin_templates",
