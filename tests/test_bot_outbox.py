@@ -119,7 +119,9 @@ class FakeGraph:
 
             def store() -> None:
                 self.messages.append({**sent, "mid": new_id})
-            result = {"recipient_id": "psid", "message_id": new_id}
+            # A private reply's answer names the commenter's PSID, a numeric id like every other.
+            psid = recipient if str(recipient).isdigit() else "7199000000000001"
+            result = {"recipient_id": psid, "message_id": new_id}
         else:
             def store() -> None:
                 self.hidden.append(path)
