@@ -307,8 +307,12 @@ def test_every_post_outside_the_webhook_needs_a_csrf_token(web, page_runtime):
     web.get(f"/a/{token}")  # a session exists; only the token is missing
     before = snapshot(page_runtime.db)
     app = web.application
+    # The webhook (HMAC-signed) and Open311's write API (an api_key, no cookie) are machine endpoints: no
+    # browser session authorises them, so they carry no CSRF token; Open311 refuses a POST without a key.
     posts = [rule for rule in app.url_map.iter_rules() if "POST" in (rule.methods or set())
-             and not rule.rule.startswith("/webhook")]
+             and not rule.rule.startswith(("/webhook", "/open311/"))]
+    keyless = web.post("/open311/v2/requests.json", data={"service_code": "PUPR", "description": "x" * 20})
+    assert keyless.status_code in (400, 403) and keyless.is_json
     assert {rule.rule for rule in posts} >= {"/a/<token>/answer", "/a/<token>/done", "/a/<token>/not-ours"}
     for rule in posts:
         path = rule.rule.replace("<token>", token)
