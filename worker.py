@@ -12,9 +12,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from typing import Any
 
+import redis
 from rq import Queue, Worker
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
@@ -125,6 +127,27 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         target=run_sweeper, args=(settings, os.getpid()), name="ntbcare-sweeper", daemon=True
     )
     sweeper.start()
+    try:
+        while True:
+            worker = _new_worker(settings, dispatcher, name)
+            log.info("worker %s listening on %s and %s", worker.name, INGEST_QUEUE, ROUTE_QUEUE)
+            try:
+                worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            except redis.exceptions.RedisError:  # raised by RQ's teardown when Redis is gone
+                log.exception("worker %s stopped on a Redis error", worker.name)
+            if burst or worker._shutdown_requested_date is not None:
+                break
+            log.warning("worker %s left its loop without being asked (Redis went away?): starting again once Redis "
+                        "answers; nothing is lost, the sweeper re-dispatches from the database", worker.name)
+            if not _wait_for_redis(dispatcher.redis):
+                break
+    finally:
+        sweeper.terminate()
+        sweeper.join(10)
+        runtime.close()
+
+
+def _new_worker(settings: Settings, dispatcher: RQDispatcher, name: str | None) -> ModelRefreshingWorker:
     queues = [dispatcher.queue, Queue(ROUTE_QUEUE, connection=dispatcher.redis, serializer=JSONSerializer)]
     worker = ModelRefreshingWorker(
         queues,
@@ -136,10 +159,29 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         maintenance_interval=30,
     )
     worker.model_path, worker.secret_key = settings.routing_model_path, settings.secret_key
-    log.info("worker %s listening on %s and %s", worker.name, INGEST_QUEUE, ROUTE_QUEUE)
+    return worker
+
+
+def _wait_for_redis(connection: redis.Redis, *, cap: float = 10.0) -> bool:
+    """Wait until Redis answers a PING again; False when told to stop meanwhile (SIGTERM or SIGINT).
+
+    RQ leaves its loop on any Redis error outside its blocking pop (a heartbeat, the maintenance, the scheduler's
+    lock), and a Redis restart without persistence also drops the worker's registration: a new worker object
+    registers again. Until then a stop signal ends the wait rather than RQ's handlers, which need Redis.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                if connection.ping():
+                    return True
+            except redis.exceptions.RedisError as exc:
+                log.info("Redis not answering yet (%s); next try in %.1f s", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, cap)
+        return False
     finally:
-        sweeper.terminate()
-        sweeper.join(10)
-        runtime.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -156,3 +156,44 @@ def test_sigterm_to_every_process_of_the_worker_still_finishes_its_job(worker_en
 
     assert returncode == 0, stderr
     assert counts(db) == (0, JOB_SIZE, JOB_SIZE), stderr
+
+
+def test_a_worker_outlives_a_redis_restart_in_the_middle_of_its_job(worker_env, db, tmp_path):
+    """Redis gone while a job runs and back empty after it (a restart without persistence): RQ's loop fails on
+    its first call after the job and leaves; the worker registers again once Redis answers and goes on taking
+    jobs, without a service manager to restart it."""
+    from tests.fault_stack import PrivateRedis
+
+    private = PrivateRedis(tmp_path)
+    env = {**worker_env, "REDIS_URL": private.url}
+    with db.scope() as session:
+        session.execute(insert(Delivery), comment_bodies(JOB_SIZE))
+    with db.session() as session:
+        ids = list(session.scalars(select(Delivery.id)))
+    RQDispatcher(private.url, batch_size=JOB_SIZE).enqueue_now(ids)
+    proc = start_worker(env, tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while counts(db)[1] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        private.stop()  # down until the job is over: every key is gone, the worker's registration too
+        assert 0 < counts(db)[1] < JOB_SIZE, "Redis must go away in the middle of the job"
+        while counts(db)[1] < JOB_SIZE and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # the worker's calls after the job meet no Redis
+        private.start()
+        late = insert_delivery(db, fixture_bytes("feed__comment__add"), source="webhook")
+        RQDispatcher(private.url).enqueue_now([late])  # a job queued after the restart is taken
+        while time.monotonic() < deadline:
+            with db.session() as session:
+                if session.get(Delivery, late).status == "done":
+                    break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        assert proc.poll() is None, "the worker exited when Redis went away"
+        assert counts(db) == (0, JOB_SIZE + 1, JOB_SIZE + 1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        private.stop()

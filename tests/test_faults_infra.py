@@ -29,8 +29,6 @@ def wait_tickets(deployment: Stack, at_least: int, timeout: float = 120) -> int:
     raise AssertionError(f"fewer than {at_least} tickets after {timeout} s")
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 11): counts stay exact, but an `ntbcare worker` exits "
-                   "when its Redis restarts; systemd's Restart=always brings it back, the worker itself should not")
 def test_redis_restarted_without_persistence_mid_burst(tmp_path):
     with stack(tmp_path) as deployment:
         poster = threading.Thread(target=deployment.burst, args=(range(N),))
