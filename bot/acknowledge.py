@@ -20,7 +20,7 @@ from ntbcare.core.settings import Settings
 
 def _ack_enabled(settings: Settings, channel: str) -> bool:
     return {Channel.COMMENT: settings.ack_comment, Channel.POST: settings.ack_post,
-            Channel.MESSENGER: settings.ack_messenger}.get(channel, False)
+            Channel.MESSENGER: settings.ack_messenger, Channel.MENTION: settings.ack_mention}.get(channel, False)
 
 
 def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Ticket]) -> list[Reply]:
@@ -38,7 +38,8 @@ def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Tick
         target = public_target(ticket)
         if target is None:
             continue
-        hide = (ticket.channel == Channel.COMMENT and settings.hide_pii_comments
+        hide = (ticket.channel in (Channel.COMMENT, Channel.MENTION) and ticket.comment_id is not None
+                and settings.hide_pii_comments
                 and contains_personal_data(ticket.text))
         if hide:
             owed.append(owe_reply(session, ticket, key=f"hide:{ticket.id}", kind="privacy", channel=HIDE,

@@ -64,6 +64,8 @@ def public_target(ticket: Ticket) -> str | None:
         return ticket.comment_id or ticket.origin_id
     if ticket.channel == Channel.POST:
         return ticket.post_id or ticket.origin_id
+    if ticket.channel == Channel.MENTION:  # under the comment that tagged the page, else under the post
+        return ticket.comment_id or ticket.post_id
     return ticket.comment_id or None
 
 
@@ -82,6 +84,16 @@ def owe_public_answer(session: Session, ticket: Ticket, answer: AgencyAnswer, ke
     return owe_reply(session, ticket, key=key, kind="answer", channel=COMMENT_REPLY, target_id=target, text=text)
 
 
+def owe_messenger_answer(session: Session, ticket: Ticket, answer: AgencyAnswer, key: str) -> Reply | None:
+    """The answer as a Messenger message to the citizen's PSID (None when none is known)."""
+    psid = ticket.psid or (ticket.citizen.psid if ticket.citizen is not None else None)
+    if not psid:
+        return None
+    text = render(session, "answer_messenger", agency=_agency_name(session, answer.agency_code),
+                  number=ticket.number, answer=answer.text)
+    return owe_reply(session, ticket, key=key, kind="answer", channel=MESSENGER, target_id=psid, text=text)
+
+
 def owe_answer(session: Session, ticket: Ticket, answer: AgencyAnswer) -> list[Reply]:
     """The reply (or replies) an agency answer needs: back where the complaint came from.
 
@@ -91,12 +103,9 @@ def owe_answer(session: Session, ticket: Ticket, answer: AgencyAnswer) -> list[R
     if answer.id is None:
         session.flush()
     key = f"answer:{answer.id}"
-    psid = ticket.psid or (ticket.citizen.psid if ticket.citizen is not None else None)
-    if ticket.channel == Channel.MESSENGER and psid:
-        text = render(session, "answer_messenger", agency=_agency_name(session, answer.agency_code),
-                      number=ticket.number, answer=answer.text)
-        return [owe_reply(session, ticket, key=key, kind="answer", channel=MESSENGER, target_id=psid, text=text)]
-    reply = owe_public_answer(session, ticket, answer, key)
+    reply = owe_messenger_answer(session, ticket, answer, key) if ticket.channel == Channel.MESSENGER else None
+    if reply is None:
+        reply = owe_public_answer(session, ticket, answer, key)
     return [reply] if reply is not None else []
 
 

@@ -13,11 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.outbox import HIDE, MESSENGER, PRIVATE_REPLY, owe_public_answer
+from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, owe_messenger_answer, owe_public_answer
 from bot.rating import owe_rating_prompt
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.metrics_db import observe_acknowledgement
-from ntbcare.core.models import AgencyAnswer, Reply, ReplyStatus, TicketStatus
+from ntbcare.core.models import AgencyAnswer, Channel, Reply, ReplyStatus, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,14 @@ def mark_undeliverable(session: Session, reply: Reply, reason: str | None, repor
     audit(session, reply.ticket, "reply_undeliverable", actor="bot", detail={"reply": reply.key,
                                                                               "reason": reason})
     report.undeliverable.append(reply.id)
-    if reply.kind == "answer" and reply.channel == MESSENGER and reply.key.startswith("answer:"):
-        answer = session.get(AgencyAnswer, int(reply.key.split(":", 1)[1]))
-        if answer is not None:
-            owe_public_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
+    if reply.kind != "answer" or not reply.key.startswith("answer:"):
+        return
+    answer = session.get(AgencyAnswer, int(reply.key.split(":", 1)[1]))
+    if answer is None:
+        return
+    if reply.channel == MESSENGER:
+        owe_public_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
+    elif reply.channel == COMMENT_REPLY and reply.ticket.channel == Channel.MENTION:
+        # Facebook refused a reply under a post elsewhere: the citizen hears it in Messenger (the PSID the private
+        # acknowledgement taught us), within the window like any Messenger answer.
+        owe_messenger_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")

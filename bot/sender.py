@@ -21,6 +21,7 @@ from bot.errors import (
     ConnectionFailedError,
     DuplicatePostError,
     GraphError,
+    GraphPermissionError,
     OutsideWindowError,
     PolicyBlockedError,
     RateLimitedError,
@@ -162,7 +163,7 @@ class _Sender:
         if reply.channel == PRIVATE_REPLY:
             if not private_reply_allowed(ticket.opened_at, now):
                 return None, "private reply window (7 days after the comment) has passed"
-            is_post = ticket.channel == Channel.POST
+            is_post = ticket.channel == Channel.POST or (ticket.channel == Channel.MENTION and not ticket.comment_id)
 
             def private_reply() -> str | None:
                 response = client.send_private_reply(graph_id(target), text, is_post=is_post,
@@ -204,7 +205,7 @@ class _Sender:
             flag_page_token(session, error)
             self.report.retry.append(reply.id)
             return False
-        elif isinstance(error, OutsideWindowError):
+        elif isinstance(error, OutsideWindowError) or self._refused_elsewhere(reply, error):
             mark_undeliverable(session, reply, reply.error, self.report)
         elif self._ambiguous(reply, error):
             reply.status, reply.next_attempt_at = ReplyStatus.UNKNOWN, self.pacer.now() + self.policy.reconcile_after
@@ -218,6 +219,13 @@ class _Sender:
     def _sent(self, session: Session, reply: Reply, graph_id: str | None, *, how: str) -> None:
         mark_sent(session, reply, graph_id, now=self.pacer.now(), how=how, learned_psid=self.learned_psid)
         self.report.sent.append(reply.id)
+
+    @staticmethod
+    def _refused_elsewhere(reply: Reply, error: GraphError) -> bool:
+        """A mention's post or comment lives elsewhere and may not take the page's comments: not a failure of
+        ours, and the answer then goes to Messenger (:func:`bot.outcomes.mark_undeliverable`)."""
+        return (isinstance(error, GraphPermissionError) and reply.channel == COMMENT_REPLY
+                and reply.ticket.channel == Channel.MENTION)
 
     @staticmethod
     def _ambiguous(reply: Reply, error: GraphError) -> bool:

@@ -123,10 +123,11 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
     send_due_replies(db, settings, graph_client, policy=FAST)
     with db.session() as session:
         ticket = session.get(Ticket, ticket_id)
-        assert ticket.psid == "psid"  # the recipient_id Facebook returned for the private reply
+        assert ticket.psid == "7199000000000001"  # the recipient_id Facebook returned for the private reply
         when = ticket.opened_at + timedelta(minutes=5)
     answer = NormalizedEvent(source="messenger", kind="message", dedup_key="messenger:message:m_join",
-                             external_id="m_join", page_id="104000000000001", occurred_at=when, author_id="psid",
+                             external_id="m_join", page_id="104000000000001", occurred_at=when,
+                             author_id="7199000000000001",
                              text="Lokasinya di depan SDN 3, pak")
     from ntbcare.core.inbox import insert_delivery
 
@@ -136,3 +137,54 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
     assert result.new_tickets == []
     with db.session() as session:
         assert "depan SDN 3" in session.get(Ticket, ticket_id).text
+
+
+def test_a_mention_in_a_comment_is_acknowledged_under_that_comment_and_privately(db, settings, fake,
+                                                                                graph_client) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = make_ticket(db, channel=Channel.MENTION, comment_id="555000000000111_600000000001")
+    assert ack(db, settings, ticket_id) == [f"ack-private:{ticket_id}", f"ack-public:{ticket_id}"]
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    [public] = fake.comments["555000000000111_600000000001"]
+    assert "NTB-2026-000001" in public["message"]
+    assert fake.messages[0]["recipient"] == {"comment_id": "555000000000111_600000000001"}
+
+
+def test_a_mention_in_a_post_elsewhere_is_acknowledged_under_the_post_and_privately_by_post_id(
+        db, settings, fake, graph_client) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = make_ticket(db, channel=Channel.MENTION)  # no comment: the page was tagged in the post itself
+    with db.scope() as session:
+        session.get(Ticket, ticket_id).post_id = "7300000000000205_600700800900103"
+    ack(db, settings, ticket_id)
+    report = send_due_replies(db, settings, graph_client, policy=FAST)
+    assert len(report.sent) == 2
+    assert list(fake.comments) == ["7300000000000205_600700800900103"]
+    assert fake.messages[0]["recipient"] == {"post_id": "7300000000000205_600700800900103"}
+
+
+def test_acknowledging_mentions_can_be_switched_off(database_url, db) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = make_ticket(db, channel=Channel.MENTION, comment_id="555000000000111_600000000001")
+    assert ack(db, make_settings(DATABASE_URL=database_url, ACK_MENTION="false"), ticket_id) == []
+
+
+def test_an_answer_the_post_elsewhere_refuses_reaches_the_citizen_in_messenger(db, settings, fake,
+                                                                              graph_client) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = make_ticket(db, channel=Channel.MENTION)
+    with db.scope() as session:
+        session.get(Ticket, ticket_id).post_id = "7300000000000205_600700800900103"
+    ack(db, settings, ticket_id)
+    fake.post_faults = ["permission"]  # the public acknowledgement: the post does not take the page's comments
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    assert fake.comments == {} and len(fake.messages) == 1  # the private acknowledgement went out
+    outbox_tests.answer(db, ticket_id)
+    fake.post_faults = ["permission"]  # the public answer is refused the same way
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    send_due_replies(db, settings, graph_client, policy=FAST)  # the fallback owed by the refusal
+    with db.session() as session:
+        rows = {r.key: (r.status, r.channel) for r in session.scalars(select(Reply))}
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.status == TicketStatus.ANSWERED
+    answer_rows = {k: v for k, v in rows.items() if k.startswith("answer")}
+    assert sorted(answer_rows.values()) == [(ReplyStatus.SENT, "messenger"), (ReplyStatus.UNDELIVERABLE,
+                                                                            "comment_reply")]
+    [answered] = [m for m in fake.messages if m["recipient"] == {"id": "7199000000000001"}]
+    assert "Perbaikan jalan dijadwalkan" in answered["message"]["text"]

@@ -169,6 +169,7 @@ class Settings:
     ack_comment: bool = True
     ack_post: bool = True
     ack_messenger: bool = True
+    ack_mention: bool = True
     hide_pii_comments: bool = True
     human_agent_tag: bool = False
     environment: str = PRODUCTION
@@ -252,6 +253,7 @@ class Settings:
             ack_comment=_bool(env, "ACK_COMMENT", True),
             ack_post=_bool(env, "ACK_POST", True),
             ack_messenger=_bool(env, "ACK_MESSENGER", True),
+            ack_mention=_bool(env, "ACK_MENTION", True),
             hide_pii_comments=_bool(env, "HIDE_PII_COMMENTS", True),
             human_agent_tag=_bool(env, "HUMAN_AGENT_TAG", False),
             environment=environment,
