@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.errors import GraphError
 from bot.privacy import scrub
+from bot.splitting import MESSENGER_LIMIT, shorten, split_message
 from bot.texts import render
 from ntbcare.core.db import Database
 from ntbcare.core.lifecycle import audit
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 PAGE_TOKEN_FLAG = "page_token_invalid"
 MARKER_PREFIX = "ntbcare:"
-MESSENGER_TEXT_LIMIT = 1990
 COMMENT_REPLY, PRIVATE_REPLY, MESSENGER, HIDE = "comment_reply", "private_reply", "messenger", "hide"
 
 
@@ -40,22 +40,47 @@ def marker(key: str) -> str:
 
 def owe_reply(session: Session, ticket: Ticket, *, key: str, kind: str, channel: str, target_id: str,
               text: str) -> Reply:
-    """Write the intent to send (once per key, ever); a second owe returns the existing row unchanged."""
+    """Write the intent to send (once per key, ever); a second owe returns the existing row unchanged.
+
+    A Messenger text over the Send API's limit becomes several rows (``<key>``, ``<key>#2``, …), each
+    following the one before it; the first is returned. The one private reply a comment allows cannot be
+    followed by a second message, so its text is shortened instead.
+    """
     existing = session.scalars(select(Reply).where(Reply.key == key)).first()
     if existing is not None:
         return existing
+    parts = [text]
     if channel == COMMENT_REPLY:
-        text = scrub(text)
-    elif channel in (MESSENGER, PRIVATE_REPLY) and len(text) > MESSENGER_TEXT_LIMIT:
-        text = text[: MESSENGER_TEXT_LIMIT - 1] + "…"
-    reply = Reply(key=key, ticket=ticket, kind=kind, channel=channel, target_id=target_id, text=text,
-                  status=ReplyStatus.PENDING, attempts=0)
+        parts = [scrub(text)]
+    elif channel == PRIVATE_REPLY:
+        parts = [shorten(text, MESSENGER_LIMIT)]
+    elif channel == MESSENGER:
+        parts = split_message(text, MESSENGER_LIMIT)
+    first: Reply | None = None
+    previous: Reply | None = None
     try:
         with session.begin_nested():
-            session.add(reply)
+            for number, part in enumerate(parts, start=1):
+                reply = Reply(key=key if number == 1 else f"{key}#{number}", ticket=ticket, kind=kind,
+                              channel=channel, target_id=target_id, text=part, status=ReplyStatus.PENDING,
+                              attempts=0, follows_id=previous.id if previous is not None else None)
+                session.add(reply)
+                session.flush()
+                first, previous = first or reply, reply
     except IntegrityError:  # another worker owed it first
         return session.scalars(select(Reply).where(Reply.key == key)).one()
-    return reply
+    assert first is not None
+    return first
+
+
+def followers(session: Session, reply: Reply) -> list[Reply]:
+    """The parts that follow ``reply`` (none for a message in one part), in order."""
+    chain: list[Reply] = []
+    current = reply
+    while (nxt := session.scalars(select(Reply).where(Reply.follows_id == current.id)).first()) is not None:
+        chain.append(nxt)
+        current = nxt
+    return chain
 
 
 def public_target(ticket: Ticket) -> str | None:
@@ -110,9 +135,13 @@ def owe_answer(session: Session, ticket: Ticket, answer: AgencyAnswer) -> list[R
 
 
 def due_replies(status: str, now: datetime, ids: list[int] | None, limit: int) -> Select[Reply]:
-    """Rows in ``status`` whose next attempt is due, oldest first, locked past rows other senders hold."""
+    """Rows in ``status`` whose next attempt is due (a part only once the part before it is sent), oldest first,
+    locked past rows other senders hold."""
+    earlier = aliased(Reply)
+    previous_sent = exists().where(earlier.id == Reply.follows_id, earlier.status == ReplyStatus.SENT)
     query = select(Reply).where(Reply.status == status,
-                                (Reply.next_attempt_at.is_(None)) | (Reply.next_attempt_at <= now))
+                                (Reply.next_attempt_at.is_(None)) | (Reply.next_attempt_at <= now),
+                                Reply.follows_id.is_(None) | previous_sent)
     if ids is not None:
         query = query.where(Reply.id.in_(ids))
     return query.order_by(Reply.id).limit(limit).with_for_update(skip_locked=True)
@@ -144,13 +173,20 @@ def clear_page_token_flag(db: Database) -> bool:
 
 
 def retry_replies(db: Database, ids: list[int] | None = None, *, actor: str = "operator") -> list[int]:
-    """Put failed (or, by id, undeliverable) replies back in the queue with a fresh attempt budget."""
+    """Put failed (or, by id, undeliverable) replies back in the queue with a fresh attempt budget, each with the
+    later parts of its message."""
     statuses = (ReplyStatus.FAILED, ReplyStatus.UNDELIVERABLE) if ids else (ReplyStatus.FAILED,)
     with db.scope() as session:
         query = select(Reply).where(Reply.status.in_(statuses))
         if ids:
             query = query.where(Reply.id.in_(ids))
-        replies = session.scalars(query.with_for_update()).all()
+        replies = list(session.scalars(query.with_for_update()).all())
+        chosen = {r.id for r in replies}
+        for reply in list(replies):  # the later parts of a message go back with it
+            later = [r for r in followers(session, reply) if r.id not in chosen
+                     and r.status in (ReplyStatus.FAILED, ReplyStatus.UNDELIVERABLE)]
+            replies.extend(later)
+            chosen.update(r.id for r in later)
         for reply in replies:
             audit(session, reply.ticket, "reply_retry", actor=actor, detail={"reply": reply.key,
                                                                               "was": reply.status})

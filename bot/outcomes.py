@@ -13,7 +13,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, owe_messenger_answer, owe_public_answer
+from bot.outbox import (
+    COMMENT_REPLY,
+    HIDE,
+    MESSENGER,
+    PRIVATE_REPLY,
+    followers,
+    owe_messenger_answer,
+    owe_public_answer,
+)
 from bot.rating import owe_rating_prompt
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.metrics_db import observe_acknowledgement
@@ -59,7 +67,8 @@ def mark_sent(session: Session, reply: Reply, graph_id: str | None, *, now: date
     if ticket.status not in ANSWERABLE or not transition(session, ticket, TicketStatus.ANSWERED, actor="bot",
                                                          action="answered", detail=detail):
         audit(session, ticket, "answer_posted", actor="bot", detail=detail)
-    owe_rating_prompt(session, ticket, reply)  # once per answer that reached the citizen
+    if not followers(session, reply):  # the last part of the answer reached the citizen
+        owe_rating_prompt(session, ticket, reply)  # once per answer cycle
 
 
 def mark_failed(session: Session, reply: Reply, error: str | None, report: ReplyReport) -> None:
@@ -68,6 +77,7 @@ def mark_failed(session: Session, reply: Reply, error: str | None, report: Reply
     audit(session, reply.ticket, "reply_failed", actor="bot", detail={"reply": reply.key, "error": error})
     report.failed.append(reply.id)
     log.error("reply %s (%s) failed: %s", reply.id, reply.key, error)
+    _settle_followers(session, reply, ReplyStatus.FAILED)
 
 
 def mark_undeliverable(session: Session, reply: Reply, reason: str | None, report: ReplyReport) -> None:
@@ -76,7 +86,8 @@ def mark_undeliverable(session: Session, reply: Reply, reason: str | None, repor
     audit(session, reply.ticket, "reply_undeliverable", actor="bot", detail={"reply": reply.key,
                                                                               "reason": reason})
     report.undeliverable.append(reply.id)
-    if reply.kind != "answer" or not reply.key.startswith("answer:"):
+    _settle_followers(session, reply, ReplyStatus.UNDELIVERABLE)
+    if reply.kind != "answer" or not reply.key.startswith("answer:") or reply.follows_id is not None:
         return
     answer = session.get(AgencyAnswer, int(reply.key.split(":", 1)[1]))
     if answer is None:
@@ -87,3 +98,11 @@ def mark_undeliverable(session: Session, reply: Reply, reason: str | None, repor
         # Facebook refused a reply under a post elsewhere: the citizen hears it in Messenger (the PSID the private
         # acknowledgement taught us), within the window like any Messenger answer.
         owe_messenger_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
+
+
+def _settle_followers(session: Session, reply: Reply, status: str) -> None:
+    """The later parts of a message whose earlier part will not be sent end the same way (visible, retryable)."""
+    for later in followers(session, reply):
+        if later.status == ReplyStatus.PENDING:
+            later.status, later.next_attempt_at = status, None
+            later.error = f"an earlier part ({reply.key}) was not sent"

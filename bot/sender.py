@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.client import PageTokenMissing, graph_client
@@ -85,17 +85,22 @@ def send_due_replies(db: Database, settings: Settings, client: GraphClient | Non
             reconciler.release(unknown[index + 1 :])
             return report
     sender = _Sender(db, settings, client, policy, pacer, report)
-    claimed = sender.claim(ids, limit)
-    for index, reply_id in enumerate(claimed):
-        if pacer.throttled():
-            sender.release(claimed[index:])
-            break
-        with log_context(reply_id=reply_id):
-            carry_on = sender.send(reply_id)
-        if not carry_on:
-            sender.release(claimed[index + 1 :])
-            break
-    return report
+    wanted: list[int] | None = ids
+    while True:  # a message in parts: each round sends the parts whose earlier part the round before sent
+        claimed = sender.claim(wanted, limit)
+        sent_before = len(report.sent)
+        for index, reply_id in enumerate(claimed):
+            if pacer.throttled():
+                sender.release(claimed[index:])
+                return report
+            with log_context(reply_id=reply_id):
+                carry_on = sender.send(reply_id)
+            if not carry_on:
+                sender.release(claimed[index + 1 :])
+                return report
+        wanted = sender.next_parts(report.sent[sent_before:])
+        if not wanted:
+            return report
 
 
 class _Sender:
@@ -115,6 +120,14 @@ class _Sender:
                 reply.status, reply.claimed_at = ReplyStatus.SENDING, self.pacer.now()
                 reply.attempts += 1
             return [r.id for r in replies]
+
+    def next_parts(self, sent: list[int]) -> list[int]:
+        """The parts waiting right behind these just-sent replies."""
+        if not sent:
+            return []
+        with self.db.session() as session:
+            return list(session.scalars(select(Reply.id).where(Reply.follows_id.in_(sent),
+                                                               Reply.status == ReplyStatus.PENDING)))
 
     def release(self, ids: list[int]) -> None:
         """Claimed but not tried: back to pending, the attempt not counted."""

@@ -44,6 +44,8 @@ class Reply(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A Messenger text over 2,000 characters is several rows: each part waits until the one it follows is sent.
+    follows_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
 
     ticket: Mapped[Ticket] = relationship()
 
