@@ -8,14 +8,12 @@ from pathlib import Path
 
 from routing.examples import load_seed
 from routing.model import StaleModelError, TrainedModel, load_model
+from routing.tokens import MAX_TEXT_CHARS
 from routing.training import train
 from routing.verdict import Classification
 
 logger = logging.getLogger(__name__)
 
-# The classifier reads at most this much of a text: one Facebook comment's worth. Its cost grows with the text,
-# and a body of megabytes (a paste, an attack) must not hold a worker for seconds.
-MAX_TEXT_CHARS = 8_000
 
 
 class Classifier:

@@ -3,6 +3,8 @@ removed and URLs reduced to a marker before any feature is taken."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from routing.classify import Classifier
@@ -48,3 +50,23 @@ def test_a_complaint_routes_the_same_with_its_writers_contact_details(classifier
     with_details = classifier.classify(ROAD + extra)
     assert (with_details.agency, with_details.abstain_reason) == (alone.agency, alone.abstain_reason)
     assert with_details.confidence == pytest.approx(alone.confidence, abs=0.005)
+
+
+ADVERSARIAL = {"a run of digits": "1" * 1_000_000 + " selesai", "digits glued to a word": "1" * 1_000_000 + "a",
+               "dotted words": "a.b" * 300_000, "digits with separators": "1 " * 500_000,
+               "an @ after a long run": "x" * 1_000_000 + "@", "tags": "@a " * 300_000}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("text", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+def test_masking_finishes_on_a_million_adversarial_characters(text: str) -> None:
+    """Linear patterns: a quadratic one (the e-mail pattern tried from every character) needs hours here."""
+    masked = mask_personal_data(text)
+    assert not re.search(r"\w@\w", masked)
+    if text.endswith(" selesai") or text.startswith("1 "):
+        assert not re.search(r"\d", masked)  # a long number, however written, is gone
+
+
+def test_routing_reads_only_the_beginning_of_a_huge_text() -> None:
+    assert prepare(ROAD + " " + "x" * 1_000_000) == prepare((ROAD + " " + "x" * 1_000_000)[:8_000])
+    assert len(prepare("jalan " * 200_000)) <= 8_000
