@@ -4,6 +4,8 @@ removed and URLs reduced to a marker before any feature is taken."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -38,6 +40,39 @@ def test_ordinary_numbers_stay(text: str) -> None:
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
     return Classifier(train(load_seed()))
+
+
+DRAIN = ("drainase sepanjang jalan provinsi di Pringgabaya mampet, tiap hujan air naik ke jalan, "
+         "kendaraan pd mogok")
+DETAILS = ". Hubungi saya di 0812-3456-7890, NIK saya 5202011203850001"
+
+
+@contextmanager
+def without_masking() -> Iterator[None]:
+    """Routing as before issue 10: features taken from the writer's contact details too (the baseline)."""
+    import routing.tokens
+
+    masking = routing.tokens.mask_personal_data
+    routing.tokens.mask_personal_data = lambda text: text
+    try:
+        yield
+    finally:
+        routing.tokens.mask_personal_data = masking
+
+
+@pytest.fixture(scope="module")
+def unmasked_classifier() -> Classifier:
+    with without_masking():
+        return Classifier(train(load_seed()))
+
+
+def test_contact_details_would_send_a_clear_complaint_to_review_without_masking(
+        classifier: Classifier, unmasked_classifier: Classifier) -> None:
+    assert classifier.classify(DRAIN).agency == classifier.classify(DRAIN + DETAILS).agency == "PUPRPKP"
+    with without_masking():
+        alone, with_details = unmasked_classifier.classify(DRAIN), unmasked_classifier.classify(DRAIN + DETAILS)
+    assert alone.agency == "PUPRPKP"
+    assert with_details.agency is None and with_details.abstain_reason == "low_confidence"
 
 
 @pytest.mark.parametrize("extra", [
