@@ -38,7 +38,7 @@ def marker(key: str) -> str:
 # -- owing ---------------------------------------------------------------------------------------------------
 
 
-def owe_reply(session: Session, ticket: Ticket, *, key: str, kind: str, channel: str, target_id: str,
+def owe_reply(session: Session, ticket: Ticket | None, *, key: str, kind: str, channel: str, target_id: str,
               text: str) -> Reply:
     """Write the intent to send (once per key, ever); a second owe returns the existing row unchanged.
 

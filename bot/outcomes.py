@@ -54,9 +54,12 @@ def mark_sent(session: Session, reply: Reply, graph_id: str | None, *, now: date
     """
     reply.status, reply.graph_id, reply.sent_at, reply.error = ReplyStatus.SENT, graph_id, now, None
     ticket = reply.ticket
+    detail = {"reply": reply.key, "channel": reply.channel, "graph_id": graph_id, "how": how}
+    if ticket is None:  # a status answer to someone without a ticket: nothing else to record
+        audit(session, None, "reply_sent", actor="bot", detail=detail)
+        return
     if reply.channel == PRIVATE_REPLY and learned_psid and not ticket.psid:
         ticket.psid = str(learned_psid)
-    detail = {"reply": reply.key, "channel": reply.channel, "graph_id": graph_id, "how": how}
     if reply.kind == "ack":
         observe_acknowledgement(session, ticket, now, reply.channel)
     if reply.kind != "answer":
@@ -87,17 +90,19 @@ def mark_undeliverable(session: Session, reply: Reply, reason: str | None, repor
                                                                               "reason": reason})
     report.undeliverable.append(reply.id)
     _settle_followers(session, reply, ReplyStatus.UNDELIVERABLE)
-    if reply.kind != "answer" or not reply.key.startswith("answer:") or reply.follows_id is not None:
+    ticket = reply.ticket
+    if (ticket is None or reply.kind != "answer" or not reply.key.startswith("answer:")
+            or reply.follows_id is not None):
         return
     answer = session.get(AgencyAnswer, int(reply.key.split(":", 1)[1]))
     if answer is None:
         return
     if reply.channel == MESSENGER:
-        owe_public_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
-    elif reply.channel == COMMENT_REPLY and reply.ticket.channel == Channel.MENTION:
+        owe_public_answer(session, ticket, answer, f"answer-fallback:{answer.id}")
+    elif reply.channel == COMMENT_REPLY and ticket.channel == Channel.MENTION:
         # Facebook refused a reply under a post elsewhere: the citizen hears it in Messenger (the PSID the private
         # acknowledgement taught us), within the window like any Messenger answer.
-        owe_messenger_answer(session, reply.ticket, answer, f"answer-fallback:{answer.id}")
+        owe_messenger_answer(session, ticket, answer, f"answer-fallback:{answer.id}")
 
 
 def _settle_followers(session: Session, reply: Reply, status: str) -> None:

@@ -162,7 +162,7 @@ class _Sender:
                 return True
             return self._record(session, reply, graph_id, outcome)
 
-    def _plan(self, reply: Reply, ticket: Ticket) -> tuple[GraphCall | None, str | None]:
+    def _plan(self, reply: Reply, ticket: Ticket | None) -> tuple[GraphCall | None, str | None]:
         """The Graph call for a reply, or why Facebook's rules forbid sending it now.
 
         Each call checks the target first: an id from a payload that is not a Facebook id raises
@@ -173,7 +173,7 @@ class _Sender:
             return (lambda: client.reply_to_comment(graph_id(target), scrub(text))), None
         if reply.channel == HIDE:
             return (lambda: target if client.hide_comment(graph_id(target)) else None), None
-        if reply.channel == PRIVATE_REPLY:
+        if reply.channel == PRIVATE_REPLY and ticket is not None:
             if not private_reply_allowed(ticket.opened_at, now):
                 return None, "private reply window (7 days after the comment) has passed"
             is_post = ticket.channel == Channel.POST or (ticket.channel == Channel.MENTION and not ticket.comment_id)
@@ -185,14 +185,14 @@ class _Sender:
                 return response.get("message_id")
 
             return private_reply, None
-        if reply.kind == "status":
+        if reply.kind == "status" or ticket is None:  # answers the question that opened the window just now
             route = messenger_route(now, now, human_agent_allowed=False)
         else:
             route = messenger_route(ticket.last_citizen_message_at or ticket.opened_at, now,
                                     human_agent_allowed=self.settings.human_agent_tag and reply.kind == "answer")
         if route is None:
             return None, "outside the Messenger window (24 hours, or 7 days with HUMAN_AGENT)"
-        quick = rating_quick_replies(ticket.number) if reply.kind == "rating" else None
+        quick = rating_quick_replies(ticket.number) if reply.kind == "rating" and ticket is not None else None
         return (lambda: client.send_message(graph_id(target), text, messaging_type=route.messaging_type,
                                             tag=route.tag, metadata=marker(reply.key),
                                             quick_replies=quick).get("message_id")), None
@@ -238,7 +238,7 @@ class _Sender:
         """A mention's post or comment lives elsewhere and may not take the page's comments: not a failure of
         ours, and the answer then goes to Messenger (:func:`bot.outcomes.mark_undeliverable`)."""
         return (isinstance(error, GraphPermissionError) and reply.channel == COMMENT_REPLY
-                and reply.ticket.channel == Channel.MENTION)
+                and reply.ticket is not None and reply.ticket.channel == Channel.MENTION)
 
     @staticmethod
     def _ambiguous(reply: Reply, error: GraphError) -> bool:

@@ -42,24 +42,23 @@ def status_text(session: Session, ticket: Ticket, *, template: str = "status") -
                   agency=agency.name if agency is not None else answer.agency_code, answer=answer.text)
 
 
-def owe_status_reply(session: Session, settings: Settings, psid: str, number: str | None, mid: str) -> Reply | None:
-    """Owe the answer to a status question (once per question ``mid``).
+def owe_status_reply(session: Session, settings: Settings, psid: str, number: str | None, mid: str) -> Reply:
+    """Owe the answer to a status question (once per question ``mid``); every question gets one.
 
-    Returns None when the person has no ticket at all and asked about an unknown number: a reply row needs a
-    ticket to belong to.
+    Someone asking about a number that is not theirs hears what they would for a number that does not exist;
+    someone with no ticket at all gets a reply that belongs to no ticket.
     """
     own = citizen_tickets(session, psid)
-    ticket = find_ticket(session, number) if number else None
-    if ticket is not None and _belongs_to(ticket, psid):
-        text = status_text(session, ticket)
+    found = find_ticket(session, number) if number else None
+    ticket: Ticket | None
+    if found is not None and _belongs_to(found, psid):
+        ticket, text = found, status_text(session, found)
     elif number:
-        if not own:
-            return None
-        ticket, text = own[0], render(session, "status_not_found", number=number)
+        ticket, text = (own[0] if own else None), render(session, "status_not_found", number=number)
     elif own:
         ticket = own[0]
         text = status_text(session, ticket, template="status_no_number")
     else:
-        return None
+        ticket, text = None, render(session, "status_none")
     return owe_reply(session, ticket, key=f"status:{mid}", kind="status", channel=MESSENGER, target_id=psid,
                      text=text)

@@ -43,6 +43,10 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "(contoh: NTB-2026-000123) atau ceritakan keluhan Anda di sini."
     ),
     "status_no_number": "Laporan terakhir Anda bernomor {number}. Status: {status}.",
+    "status_none": (
+        "Belum ada laporan atas nama Anda di NTB Care. Ceritakan keluhan Anda di sini, "
+        "kami catat dan kami teruskan ke instansi terkait."
+    ),
     "rating_prompt": (
         "Apakah tanggapan atas laporan {number} sudah menyelesaikan masalah Anda? Pilih salah satu di bawah."
     ),

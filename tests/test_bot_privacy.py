@@ -141,6 +141,23 @@ def test_status_question_is_answered_once_per_message(db, settings) -> None:  # 
     assert len(rows) == 1 and rows[0].status == ReplyStatus.PENDING and rows[0].key == "status:m_same"
 
 
-def test_stranger_without_tickets_gets_no_stored_reply(db, settings) -> None:  # type: ignore[no-untyped-def]
-    make_ticket(db, channel=Channel.MESSENGER)
-    assert status(db, settings, "799999999999999", "NTB-2026-000001") is None
+def test_someone_without_tickets_asking_about_a_number_hears_it_is_not_found(db, settings, fake,
+                                                                             graph_client) -> None:  # type: ignore[no-untyped-def]
+    make_ticket(db, channel=Channel.MESSENGER, text="Rahasia: jalan rusak depan rumah saya")
+    foreign = status(db, settings, "799999999999999", "NTB-2026-000001", mid="m_x")
+    unknown = status(db, settings, "799999999999999", "NTB-2026-999999", mid="m_y")
+    assert "tidak ditemukan" in foreign and foreign.replace("000001", "X") == unknown.replace("999999", "X")
+    report = send_due_replies(db, settings, graph_client, policy=FAST)
+    assert len(report.sent) == 2
+    assert [m["recipient"] for m in fake.messages] == [{"id": "799999999999999"}] * 2
+    assert "Rahasia" not in "".join(m["message"]["text"] for m in fake.messages)
+    with db.session() as session:
+        rows = session.scalars(select(Reply).where(Reply.kind == "status")).all()
+    assert [(r.ticket_id, r.status) for r in rows] == [(None, ReplyStatus.SENT)] * 2
+
+
+def test_someone_without_tickets_tapping_status_is_told_they_have_none(db, settings, fake, graph_client) -> None:  # type: ignore[no-untyped-def]
+    text = status(db, settings, "799999999999999", None)
+    assert "Belum ada laporan" in text
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    assert fake.messages[0]["message"]["text"] == text

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, select, update
 
 from ntbcare.cli import cli
 from ntbcare.core.db import Database
-from ntbcare.core.models import AuditEntry, Citizen, Delivery, DeliveryStatus, Event, Ticket
+from ntbcare.core.models import AuditEntry, Citizen, Delivery, DeliveryStatus, Event, Reply, Ticket
 from ntbcare.pipeline.retention import purge_raw_bodies
 from tests.conftest import BASE_ENV, drop_postgres_database, fresh_postgres_database
 
@@ -178,12 +178,17 @@ def test_forgetting_a_commenter_erases_them_everywhere_and_keeps_the_ticket(env,
 
 
 def test_forgetting_by_psid_erases_the_messenger_ticket(env, database_url):
+    db = Database(database_url)
+    with db.scope() as session:  # an answer that belongs to no ticket, sent to that Messenger id
+        session.add(Reply(key="status:m_lost", ticket=None, kind="status", channel="messenger",
+                          target_id="6543210987654321", text="Nomor NTB-2026-000777 tidak ditemukan", status="sent"))
+    db.dispose()
     report = json.loads(ok(env, "citizens", "forget", "6543210987654321", "--by", "siti", "--json").output)
     assert report["tickets"] == ["NTB-2026-000003"]
     db = Database(database_url)
     try:
         remaining = every_value(db)
-        assert PHONE not in remaining and "6543210987654321" not in remaining
+        assert PHONE not in remaining and "6543210987654321" not in remaining and "000777" not in remaining
         assert NIK in remaining  # another citizen's ticket
         with db.session() as session:
             assert session.scalar(select(Ticket.status).where(Ticket.number == "NTB-2026-000003")) is not None

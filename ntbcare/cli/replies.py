@@ -20,8 +20,9 @@ def replies() -> None:
 
 
 def _reply_to_dict(reply: Any) -> dict[str, Any]:
-    return {"id": reply.id, "key": reply.key, "ticket": reply.ticket.number, "kind": reply.kind,
-            "channel": reply.channel, "target": reply.target_id, "status": reply.status, "attempts": reply.attempts,
+    return {"id": reply.id, "key": reply.key, "ticket": reply.ticket.number if reply.ticket else None,
+            "kind": reply.kind, "channel": reply.channel, "target": reply.target_id, "status": reply.status,
+            "attempts": reply.attempts,
             "graph_id": reply.graph_id, "error": reply.error, "text": reply.text,
             "created_at": reply.created_at.isoformat() if reply.created_at else None,
             "sent_at": reply.sent_at.isoformat() if reply.sent_at else None}
@@ -48,7 +49,8 @@ def replies_list(status: str | None, limit: int, as_json: bool) -> None:
         click.echo("SENDING PAUSED: the Page token was refused; replace it, then run `ntbcare replies resume`")
     click.echo("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no replies")
     for r in rows:
-        click.echo(f"#{r['id']:<7} {r['status']:<13} {r['ticket']}  {r['key']:<28} attempts {r['attempts']}  "
+        ticket = r["ticket"] or "(no ticket)"
+        click.echo(f"#{r['id']:<7} {r['status']:<13} {ticket}  {r['key']:<28} attempts {r['attempts']}  "
                    f"{r['error'] or r['graph_id'] or ''}")
 
 

@@ -110,7 +110,7 @@ def forget_citizen(db: Database, ident: str, *, actor: str) -> ForgetReport:
             report.tickets.append(ticket.number)
         report.messages = _forget_messages(session, ticket_ids, facebook_ids)
         report.events, report.deliveries = _forget_events(session, ticket_ids, facebook_ids)
-        report.replies = _forget_replies(session, ticket_ids)
+        report.replies = _forget_replies(session, ticket_ids, facebook_ids)
         report.history_entries = _forget_history(session, ticket_ids)
         decisions = session.scalars(select(RoutingDecision).where(RoutingDecision.ticket_id.in_(ticket_ids))).all()
         for decision in decisions:
@@ -154,8 +154,10 @@ def _forget_events(session: Session, ticket_ids: list[int], facebook_ids: set[st
     return len(events), len(delivery_ids)
 
 
-def _forget_replies(session: Session, ticket_ids: list[int]) -> int:
-    replies = session.scalars(select(Reply).where(Reply.ticket_id.in_(ticket_ids))).all()
+def _forget_replies(session: Session, ticket_ids: list[int], facebook_ids: set[str]) -> int:
+    """The replies of their tickets, and the ticketless status answers sent to their Messenger id."""
+    replies = session.scalars(select(Reply).where(or_(
+        Reply.ticket_id.in_(ticket_ids), (Reply.ticket_id.is_(None) & Reply.target_id.in_(facebook_ids))))).all()
     for reply in replies:
         reply.text, reply.target_id = MARKER, "forgotten"
         if reply.status in ReplyStatus.OPEN:

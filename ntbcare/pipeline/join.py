@@ -108,9 +108,9 @@ class Pipeline:
                     if m.ticket.id not in opened and not m.removed]
         owed.extend(hide_changed_comments(session, self.settings, comments))
         self.hold_for_text(session, applied)
-        owed.extend(self.reopen_not_fixed(session, applied))
+        owed.extend(reply for reply in self.reopen_not_fixed(session, applied) if reply is not None)
         session.flush()
-        return [reply.id for reply in owed if reply is not None]
+        return [reply.id for reply in owed]
 
     def hold_for_text(self, session: Session, applied: ApplyResult) -> list[int]:
         """New tickets opened by a photo with no or few words wait ATTACHMENT_GRACE_SECONDS for their text."""
@@ -168,7 +168,7 @@ class Pipeline:
         with self.db.scope() as session:
             owed = [owe_status_reply(session, self.settings, r.psid, r.number, r.mid) for r in requests]
             session.flush()
-            reply_ids = [reply.id for reply in owed if reply is not None]
+            reply_ids = [reply.id for reply in owed]
         self.send_replies(reply_ids)
         return reply_ids
 

@@ -30,7 +30,8 @@ class Reply(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # ack-public:<ticket>, ack-private:<ticket>, ack-messenger:<ticket>, answer:<answer id>, status:<mid>, ...
     key: Mapped[str] = mapped_column(String(128), unique=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # None only for a status answer to someone with no ticket at all ("that number is not found")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # ack, answer, status, privacy
     # comment_reply (public, POST /{id}/comments), private_reply (recipient.comment_id/post_id), messenger (PSID)
     channel: Mapped[str] = mapped_column(String(16))
@@ -47,7 +48,7 @@ class Reply(Base):
     # A Messenger text over 2,000 characters is several rows: each part waits until the one it follows is sent.
     follows_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
 
-    ticket: Mapped[Ticket] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
 
 
 class AgencyAnswer(Base):

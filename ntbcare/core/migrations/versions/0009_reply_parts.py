@@ -1,4 +1,5 @@
-"""replies in parts: a Messenger text over 2,000 characters is owed as several rows sent in order
+"""replies in parts (a Messenger text over 2,000 characters is several rows sent in order), and replies without a
+ticket (a status answer to someone who has none)
 
 Revision ID: 0009
 Revises: 0008
@@ -22,10 +23,15 @@ def upgrade() -> None:
                                    nullable=True))
         batch.create_foreign_key("fk_replies_follows_id", "replies", ["follows_id"], ["id"])
         batch.create_index("ix_replies_follows_id", ["follows_id"])
+        batch.alter_column("ticket_id", existing_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                           nullable=True)
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM replies WHERE ticket_id IS NULL")
     with op.batch_alter_table("replies") as batch:
+        batch.alter_column("ticket_id", existing_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                           nullable=False)
         batch.drop_index("ix_replies_follows_id")
         batch.drop_constraint("fk_replies_follows_id", type_="foreignkey")
         batch.drop_column("follows_id")
