@@ -112,6 +112,10 @@ class UsageGovernor:
     Below ``slow_from_percent`` calls go out freely. From there to 100 % consecutive calls are spaced by a
     pause growing linearly up to ``max_pause_seconds``. At 100 %, on an announced regain time, or after a
     throttling error, no call goes out until the regain time (or ``default_block_seconds``) has passed.
+
+    A reading counts for ``reading_ttl_seconds`` (or its announced regain time, if longer): Meta sends the
+    headers with the responses, so once calls flow again fresh readings replace it; a reading that no response
+    renews (a throttled page, endpoints without the header) must not space calls out for ever.
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class UsageGovernor:
         slow_from_percent: float = 75.0,
         max_pause_seconds: float = 30.0,
         default_block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        reading_ttl_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -128,10 +133,11 @@ class UsageGovernor:
         self.slow_from_percent = slow_from_percent
         self.max_pause_seconds = max_pause_seconds
         self.default_block_seconds = default_block_seconds
+        self.reading_ttl_seconds = reading_ttl_seconds
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._levels: dict[str, float] = {}
+        self._levels: dict[str, tuple[float, float]] = {}  # kind -> (percent, valid until)
         self._blocked_until = -math.inf
         self._last_call_at = -math.inf
 
@@ -144,8 +150,9 @@ class UsageGovernor:
     def observe_snapshot(self, snapshot: UsageSnapshot) -> None:
         """Update the per-kind levels; block when Meta says we are (or are about to be) throttled."""
         with self._lock:
-            self._levels.update(snapshot.levels)
             now = self._clock()
+            valid_until = now + max(self.reading_ttl_seconds, snapshot.regain_seconds)
+            self._levels.update({kind: (percent, valid_until) for kind, percent in snapshot.levels.items()})
             if snapshot.regain_seconds > 0:
                 self._block_locked(now + snapshot.regain_seconds)
             elif snapshot.highest_percent >= 100:
@@ -172,10 +179,14 @@ class UsageGovernor:
     @property
     def highest_percent(self) -> float:
         with self._lock:
-            return max(self._levels.values(), default=0.0)
+            return self._current_percent_locked()
+
+    def _current_percent_locked(self) -> float:
+        now = self._clock()
+        return max((percent for percent, valid_until in self._levels.values() if valid_until > now), default=0.0)
 
     def _next_allowed_locked(self) -> float:
-        pause = self.pause_for_percent(max(self._levels.values(), default=0.0))
+        pause = self.pause_for_percent(self._current_percent_locked())
         return max(self._blocked_until, self._last_call_at + pause)
 
     def delay_before_next_call(self) -> float:

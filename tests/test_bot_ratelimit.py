@@ -91,6 +91,19 @@ def test_usage_drop_lifts_pacing(governor):
     assert governor.delay_before_next_call() == 0.0
 
 
+def test_a_reading_no_response_renews_stops_pacing_after_its_time(governor, fake_time):
+    """The headers come with responses: a throttled page (or an endpoint without them) renews nothing, so a
+    100 % reading must not space every call 30 s apart for ever."""
+    governor.wait()
+    governor.observe(response_with(buc_header(100, regain=1)))
+    fake_time.now += 61  # the announced minute has passed: the block is over, the reading still spaces calls
+    governor.wait()
+    assert governor.highest_percent == 100 and governor.delay_before_next_call() == pytest.approx(30.0)
+    fake_time.now += 300  # no response has said anything since
+    governor.wait()
+    assert governor.highest_percent == 0.0 and governor.delay_before_next_call() == 0.0
+
+
 def test_highest_kind_wins(governor):
     both = {**buc_header(30, kind="pages"), "X-App-Usage": json.dumps({"call_count": 85})}
     governor.wait()
