@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (3.05, 20.0)
 DEFAULT_MAX_WAIT_SECONDS = 60.0
 REPLY_FIELDS = "id,from,message,created_time"
+MESSAGE_FIELDS = "id,from,message,created_time"
 PROFILE_FIELDS = "first_name,last_name,profile_pic"
 NO_PROFILE_SUBCODE = 2018218
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
@@ -267,6 +268,21 @@ class GraphClient:
         if since is None:
             return replies
         return [item for item in replies if not self._created_before(item, since)]
+
+    def list_conversation_messages(self, psid: str, since: datetime, *, limit: int = 25) -> list[dict[str, Any]]:
+        """The latest messages of the Page's Messenger conversation with ``psid`` created at or after ``since``
+        (Conversations API; needs the MESSAGING task): tells whether a send whose answer was lost went out."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        params = {"platform": "messenger", "user_id": psid,
+                  "fields": f"messages.limit({limit}){{{MESSAGE_FIELDS}}}"}
+        page = self._request("GET", self._url(self.page_id, "conversations"), params=params)
+        messages: list[dict[str, Any]] = []
+        for conversation in page.get("data") or []:
+            if isinstance(conversation, dict):
+                thread = conversation.get("messages") or {}
+                messages.extend(item for item in thread.get("data") or [] if isinstance(item, dict))
+        return [item for item in messages if not self._created_before(item, since)]
 
     @staticmethod
     def _created_before(item: Mapping[str, Any], since: datetime) -> bool:

@@ -2,8 +2,9 @@
 
 Graph writes have no idempotency key, so an ambiguous outcome (read timeout, reset, 5xx, codes 1/2, a crash
 that left a row ``sending``) makes the row ``unknown``. A public reply is looked for among the comment's
-replies from the page, a Messenger message among the stored echoes carrying our ``metadata`` marker; only
-when it is not found does the row go back to ``pending``.
+replies from the page, a Messenger message among the stored echoes carrying our ``metadata`` marker and then,
+when no echo came, in the Page's conversation with the citizen (Conversations API); only when it is not found
+does the row go back to ``pending``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select, update
 from bot.errors import GraphError, InvalidGraphIdError, RateLimitedError, TokenInvalidError
 from bot.graph import GraphClient
 from bot.ids import graph_id
-from bot.outbox import COMMENT_REPLY, HIDE, due_replies, flag_page_token, marker
+from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, due_replies, flag_page_token, marker
 from bot.outcomes import ReplyReport, mark_failed, mark_sent
 from bot.pacing import Pacer, SenderPolicy
 from ntbcare.core.db import Database
@@ -31,6 +32,20 @@ def find_comment_reply(client: GraphClient, target: str, text: str, since: datet
     """Whether the page already replied ``text`` under ``target`` (whitespace-insensitive), and its id."""
     wanted = " ".join(text.split())
     for item in client.list_comment_replies(target, since=since):
+        author = (item.get("from") or {}).get("id")
+        if author == client.page_id and " ".join(str(item.get("message") or "").split()) == wanted:
+            return True, item.get("id")
+    return False, None
+
+
+def find_in_conversation(client: GraphClient, psid: str, text: str, since: datetime) -> tuple[bool, str | None]:
+    """Whether the Page's conversation with ``psid`` holds ``text`` from the Page since ``since``, and its id.
+
+    The authority when no echo came: an echo may arrive late (or never, while the webhook was down), and a
+    message sent again because its echo was late would reach the citizen twice.
+    """
+    wanted = " ".join(text.split())
+    for item in client.list_conversation_messages(psid, since):
         author = (item.get("from") or {}).get("id")
         if author == client.page_id and " ".join(str(item.get("message") or "").split()) == wanted:
             return True, item.get("id")
@@ -89,6 +104,8 @@ class Reconciler:
             reply = session.get_one(Reply, reply_id)
             channel, target, text, key = reply.channel, reply.target_id, reply.text, reply.key
             since = reply.created_at - self.policy.clock_skew
+            # a Messenger send goes to a PSID; a private reply's recipient is the comment, its PSID the ticket's
+            psid = target if channel == MESSENGER else (reply.ticket.psid if reply.ticket is not None else None)
         try:
             if channel == COMMENT_REPLY:
                 found, posted_id = find_comment_reply(self.client, graph_id(target), text, since)
@@ -96,6 +113,8 @@ class Reconciler:
                 found, posted_id = False, None  # hiding is idempotent: simply do it again
             else:
                 found, posted_id = find_echo(self.db, key, since)
+                if not found and psid:
+                    found, posted_id = find_in_conversation(self.client, graph_id(psid), text, since)
         except InvalidGraphIdError as exc:  # it cannot be looked up, nor will it ever be sent to: fail it now
             return self._settle_failed(reply_id, f"{type(exc).__name__}: {exc}")
         except GraphError as exc:

@@ -177,6 +177,8 @@ class GraphStandIn:
                 return 200, self._post_message(body)
             if method == "GET" and edge == "comments":
                 return 200, self._list_comments(node, args.get("since"))
+            if method == "GET" and edge == "conversations" and node == self.page_id:
+                return 200, self._conversation(str(args.get("user_id", "")))
             if method == "POST" and not edge and "is_hidden" in body:
                 (self.hidden.add if body["is_hidden"] == "true" else self.hidden.discard)(node)
                 return 200, {"success": True}
@@ -194,8 +196,9 @@ class GraphStandIn:
     def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         recipient = body.get("recipient") or {}
         message_id = f"m_standin_{next(self._ids)}"
-        self.messages.append({**body, "message_id": message_id})
         recipient_id = recipient.get("id") or f"psid-for-{recipient.get('comment_id') or recipient.get('post_id')}"
+        self.messages.append({**body, "message_id": message_id, "psid": recipient_id,
+                              "created_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")})
         if self._echo is not None:
             message = body.get("message") or {}
             thread = threading.Thread(target=self._send_echo, args=(recipient_id, message_id, message), daemon=True)
@@ -223,6 +226,13 @@ class GraphStandIn:
             except requests.RequestException:
                 pass
             time.sleep(1)
+
+    def _conversation(self, psid: str) -> dict[str, Any]:
+        """The Page's Messenger thread with one person (Conversations API), newest message first."""
+        sent = [{"id": m["message_id"], "message": (m.get("message") or {}).get("text"),
+                 "created_time": m["created_time"], "from": {"id": self.page_id, "name": "Pemprov NTB"}}
+                for m in reversed(self.messages) if m["psid"] == psid]
+        return {"data": [{"id": f"t_{psid}", "messages": {"data": sent}}] if sent else [], "paging": {}}
 
     def _list_comments(self, node: str, since: str | None) -> dict[str, Any]:
         items = self.comments.get(node, [])

@@ -18,7 +18,7 @@ import urllib3.exceptions
 from sqlalchemy import func, select, update
 
 from bot.graph import GraphClient
-from bot.outbox import PAGE_TOKEN_FLAG, clear_page_token_flag, owe_answer, retry_replies
+from bot.outbox import PAGE_TOKEN_FLAG, clear_page_token_flag, owe_answer, owe_reply, retry_replies
 from bot.pacing import SenderPolicy
 from bot.ratelimit import UsageGovernor
 from bot.sender import send_due_replies
@@ -67,6 +67,7 @@ class FakeGraph:
     # (index in calls, target, comment text or message metadata, fault played) of every POST carrying a reply
     post_log: list[tuple[int, str, str, str]] = field(default_factory=list)
     counter: int = 0
+    psid_of: dict[str, str] = field(default_factory=dict)  # str(recipient) of a private reply -> the PSID
 
     def install(self, rsps: responses.RequestsMock) -> None:
         pattern = re.compile(rf"{re.escape(BASE)}/{VERSION}/.*")
@@ -117,10 +118,13 @@ class FakeGraph:
             logged = (len(self.calls) - 1, recipient, sent["message"].get("metadata", ""))
             new_id = f"m_{self.counter}"
 
-            def store() -> None:
-                self.messages.append({**sent, "mid": new_id})
             # A private reply's answer names the commenter's PSID, a numeric id like every other.
             psid = recipient if str(recipient).isdigit() else "7199000000000001"
+
+            def store() -> None:
+                self.messages.append({**sent, "mid": new_id,
+                                      "created_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")})
+                self.psid_of[str(sent["recipient"])] = psid
             result = {"recipient_id": psid, "message_id": new_id}
         else:
             def store() -> None:
@@ -142,6 +146,12 @@ class FakeGraph:
             if fault != "ok":
                 return self._fault(fault, lambda: None)
         target = path.rsplit("/", 1)[0]
+        if path.endswith("/conversations"):  # the Page's thread with one PSID, newest messages first
+            psid = parse_qs(urlsplit(request.url).query)["user_id"][0]
+            sent = [{"id": m["mid"], "message": m["message"].get("text"), "from": {"id": PAGE_ID},
+                     "created_time": m["created_time"]} for m in reversed(self.messages)
+                    if m["recipient"].get("id") == psid or self.psid_of.get(str(m["recipient"])) == psid]
+            return 200, {}, json.dumps({"data": [{"id": f"t_{psid}", "messages": {"data": sent}}] if sent else []})
         return 200, {}, json.dumps({"data": self.comments.get(target, [])})
 
 
@@ -350,6 +360,37 @@ def test_messenger_send_without_echo_is_sent_again_once(db, settings, fake, grap
     store_echo(db, "ntbcare:answer:999", "m_other")  # someone else's echo does not count
     assert send_due_replies(db, settings, graph_client, policy=FAST).sent == [reply_id]
     assert len(fake.messages) == 1 and fake.messages[0]["message"]["metadata"] == f"ntbcare:answer:{1}"
+
+
+def test_messenger_send_whose_echo_never_came_is_found_in_the_conversation_not_sent_twice(db, settings, fake,
+                                                                                         graph_client) -> None:  # type: ignore[no-untyped-def]
+    """The answer was lost and so was the echo (the webhook was down, or it is late): the Page's conversation
+    with the citizen is the authority before anything is sent again."""
+    ticket_id = make_ticket(db, channel=Channel.MESSENGER)
+    [reply_id] = answer(db, ticket_id)
+    fake.post_faults = ["timeout-after"]  # Facebook delivered it; we never heard
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    report = send_due_replies(db, settings, graph_client, policy=FAST)
+    assert report.reconciled == [reply_id]
+    assert ("GET", "104000000000001/conversations") in fake.calls
+    key = reply_row(db, reply_id).key
+    assert len([m for m in fake.messages if m["message"].get("metadata") == f"ntbcare:{key}"]) == 1
+    assert reply_row(db, reply_id).graph_id == fake.messages[0]["mid"]
+    assert ticket_row(db, ticket_id).status == TicketStatus.ANSWERED
+
+
+def test_a_private_reply_whose_answer_was_lost_is_found_in_the_known_conversation(db, settings, fake,
+                                                                                 graph_client) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = make_ticket(db, psid="7199000000000001")  # a comment ticket whose citizen we know in Messenger
+    with db.scope() as session:
+        owe_reply(session, session.get(Ticket, ticket_id), key=f"ack-private:{ticket_id}", kind="ack",
+                  channel="private_reply", target_id="555000000000111_600000000001", text="Laporan diterima.")
+    fake.post_faults = ["timeout-after"]
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    send_due_replies(db, settings, graph_client, policy=FAST)
+    assert len(fake.messages) == 1
+    with db.session() as session:
+        assert session.scalars(select(Reply)).one().status == ReplyStatus.SENT
 
 
 def test_rate_limit_stops_the_pass_and_no_call_goes_out_while_paused(db, settings, fake, graph_client, clock) -> None:  # type: ignore[no-untyped-def]
