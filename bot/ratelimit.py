@@ -113,8 +113,8 @@ class UsageGovernor:
     pause growing linearly up to ``max_pause_seconds``. At 100 %, on an announced regain time, or after a
     throttling error, no call goes out until the regain time (or ``default_block_seconds``) has passed.
 
-    A reading counts for ``reading_ttl_seconds`` (or its announced regain time, if longer): Meta sends the
-    headers with the responses, so once calls flow again fresh readings replace it; a reading that no response
+    A reading counts until the regain time it announces, or else for ``reading_ttl_seconds``: Meta sends the
+    headers with the responses, so while calls flow fresh readings replace it; a reading that no response
     renews (a throttled page, endpoints without the header) must not space calls out for ever.
     """
 
@@ -124,7 +124,7 @@ class UsageGovernor:
         slow_from_percent: float = 75.0,
         max_pause_seconds: float = 30.0,
         default_block_seconds: float = DEFAULT_BLOCK_SECONDS,
-        reading_ttl_seconds: float = 300.0,
+        reading_ttl_seconds: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -151,7 +151,7 @@ class UsageGovernor:
         """Update the per-kind levels; block when Meta says we are (or are about to be) throttled."""
         with self._lock:
             now = self._clock()
-            valid_until = now + max(self.reading_ttl_seconds, snapshot.regain_seconds)
+            valid_until = now + (snapshot.regain_seconds or self.reading_ttl_seconds)
             self._levels.update({kind: (percent, valid_until) for kind, percent in snapshot.levels.items()})
             if snapshot.regain_seconds > 0:
                 self._block_locked(now + snapshot.regain_seconds)

@@ -96,10 +96,15 @@ def test_a_reading_no_response_renews_stops_pacing_after_its_time(governor, fake
     100 % reading must not space every call 30 s apart for ever."""
     governor.wait()
     governor.observe(response_with(buc_header(100, regain=1)))
-    fake_time.now += 61  # the announced minute has passed: the block is over, the reading still spaces calls
-    governor.wait()
+    fake_time.now += 30
     assert governor.highest_percent == 100 and governor.delay_before_next_call() == pytest.approx(30.0)
-    fake_time.now += 300  # no response has said anything since
+    fake_time.now += 31  # the announced minute has passed: access is back, calls flow freely again
+    governor.wait()
+    assert governor.highest_percent == 0.0 and governor.delay_before_next_call() == 0.0
+    governor.observe(response_with(buc_header(90)))  # no regain time announced: it counts for two minutes
+    governor.wait()
+    assert governor.delay_before_next_call() == pytest.approx(18.0)
+    fake_time.now += 121  # and no response has said anything since
     governor.wait()
     assert governor.highest_percent == 0.0 and governor.delay_before_next_call() == 0.0
 
