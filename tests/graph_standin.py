@@ -196,7 +196,8 @@ class GraphStandIn:
     def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         recipient = body.get("recipient") or {}
         message_id = f"m_standin_{next(self._ids)}"
-        recipient_id = recipient.get("id") or f"psid-for-{recipient.get('comment_id') or recipient.get('post_id')}"
+        commented = str(recipient.get("comment_id") or recipient.get("post_id"))
+        recipient_id = recipient.get("id") or self.psid_for(commented)
         self.messages.append({**body, "message_id": message_id, "psid": recipient_id,
                               "created_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")})
         if self._echo is not None:
@@ -226,6 +227,12 @@ class GraphStandIn:
             except requests.RequestException:
                 pass
             time.sleep(1)
+
+    @staticmethod
+    def psid_for(comment_or_post: str) -> str:
+        """The commenter's PSID that a private reply's answer names: numeric, like every Facebook id (the bot
+        refuses any other in an echo), the same for the same comment."""
+        return str(7100000000000000 + int(hashlib.sha256(comment_or_post.encode()).hexdigest()[:12], 16) % 10**14)
 
     def _conversation(self, psid: str) -> dict[str, Any]:
         """The Page's Messenger thread with one person (Conversations API), newest message first."""
