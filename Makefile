@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:  `make run` (the whole service on embedded defaults)  and  `make test`.
 VENV ?= .venv
 PYTHON ?= python3
+PORT ?= 8000
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ run: $(VENV)/.installed
 	@if grep -qE '^[A-Z_]+=.*change-me' .env; then \
 	  echo "development mode: trial secrets accepted; never expose this instance"; \
 	  export NTBCARE_ENV=development; fi; \
-	$(VENV)/bin/ntbcare run --host 127.0.0.1 --port 8000
+	$(VENV)/bin/ntbcare run --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -90,6 +90,7 @@ def main() -> None:
         upgrade(db.engine)
         fill(db, args.deliveries)
         settings = Settings.from_env({"FB_APP_SECRET": "x" * 32, "FB_VERIFY_TOKEN": "v", "SECRET_KEY": "k" * 40,
+                                      "FB_PAGE_ID": "104000000000001",
                                       "DATABASE_URL": url}, dotenv=False)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(DatabaseCollector(db))

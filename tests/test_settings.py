@@ -67,14 +67,24 @@ def test_secrets_never_show_in_repr():
 
 
 def test_dotenv_fills_unset_variables(tmp_path, monkeypatch):
-    (tmp_path / ".env").write_text(f"FB_APP_SECRET={'d' * 32}\nFB_VERIFY_TOKEN=v\nSECRET_KEY={'k' * 32}\n")
+    (tmp_path / ".env").write_text(f"FB_APP_SECRET={'d' * 32}\nFB_VERIFY_TOKEN=v\nSECRET_KEY={'k' * 32}\n"
+                                   "FB_PAGE_ID=104000000000001\n")
     monkeypatch.chdir(tmp_path)
-    for key in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY"):
+    for key in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY", "FB_PAGE_ID"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SECRET_KEY", "e" * 32)
     settings = Settings.from_env()
     assert settings.fb_app_secret == "d" * 32
     assert settings.secret_key == "e" * 32  # the environment wins
+
+
+def test_without_the_page_id_production_refuses_to_start(tmp_path):
+    """Without FB_PAGE_ID the page's own comments would look like citizens' and a delivery for any other page
+    would be taken as ours: production needs it."""
+    env = {key: value for key, value in BASE_ENV.items() if key != "FB_PAGE_ID"}
+    with pytest.raises(ConfigError, match="FB_PAGE_ID is required"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "NTBCARE_ENV": "development"}).fb_page_id == ""
 
 
 def test_cli_stops_with_one_line_naming_the_variable(tmp_path):

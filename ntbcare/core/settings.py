@@ -224,7 +224,7 @@ class Settings:
             fb_app_secret_previous=_text(env, "FB_APP_SECRET_PREVIOUS"),
             fb_verify_token=_text(env, "FB_VERIFY_TOKEN", required=True),
             secret_key=_text(env, "SECRET_KEY", required=True),
-            fb_page_id=_page_id(env),
+            fb_page_id=_page_id(env, environment),
             fb_page_access_token=_text(env, "FB_PAGE_ACCESS_TOKEN"),
             graph_api_base_url=_url(env, "GRAPH_API_BASE_URL", "https://graph.facebook.com",
                                     ("http", "https")).rstrip("/"),
@@ -277,8 +277,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
-def _page_id(env: Mapping[str, str]) -> str:
+def _page_id(env: Mapping[str, str], environment: str) -> str:
+    """Required outside development: without it the page's own comments look like citizens' and deliveries
+    for any other page would be taken as ours."""
     value = _text(env, "FB_PAGE_ID")
+    if not value and environment != DEVELOPMENT:
+        raise ConfigError("FB_PAGE_ID is required: the NTB Care page's numeric id (the page's About > Page "
+                          "transparency, or `GET /me?fields=id` with the page token)")
     if value and not value.isdigit():
         raise ConfigError(f"FB_PAGE_ID must be the page's numeric id, got {value!r}")
     return value
