@@ -19,6 +19,8 @@ from ntbcare.core.queries import facebook_url, location_label, reduced_name
 from ntbcare.core.security import http_url
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline import decisions
+from ntbcare.pipeline.media_view import page_media
+from ntbcare.pipeline.ticket_timeline import photos
 
 PERSONAL_DATA_LABELS = {"nik": "NIK", "email": "alamat e-mail", "phone": "nomor telepon"}
 STATUS_LABELS = {
@@ -134,9 +136,12 @@ def answers(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
 
 
 def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: datetime) -> dict[str, Any]:
-    """What a ticket page shows about the ticket; the citizen only as a first name and an initial."""
+    """What a ticket page shows about the ticket; the citizen only as a first name and an initial. Kept photos
+    and files link through signed links for the ticket's agency at its current link version."""
     earlier = answers(session, ticket)
+    media = page_media(session, settings, [ticket], ticket.agency_code).get(ticket.id) if ticket.agency_code else {}
     return {
+        "attachments": photos(ticket.attachments, media),
         "ticket": ticket,
         "agency": session.get(Agency, ticket.agency_code) if ticket.agency_code else None,
         "status_label": status_label(ticket.status),
