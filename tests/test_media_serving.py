@@ -234,3 +234,16 @@ def test_media_list_and_retry_on_the_command_line(service, database_url):
     downloaded = CliRunner().invoke(cli, ["media", "download"], env=env)
     assert downloaded.exit_code == 0 and "stored 0, refused 0, retry later 1, failed 0" in downloaded.output
     assert CliRunner().invoke(cli, ["media", "retry"], env=env).exit_code != 0
+
+
+def test_a_download_that_gave_up_is_counted_on_the_dashboard_with_its_reason(service):
+    down = service.cdn.app.serve("/down.jpg", Answer(status=502, content_type="text/plain", body=b"bad gateway"))
+    receive(service.rt, messenger("m_down", down, psid="6543210987650005"))
+    with service.rt.db.scope() as session:
+        session.execute(update(MediaFile).where(MediaFile.status == MediaStatus.PENDING)
+                        .values(status=MediaStatus.FAILED, reason="gave up after 5 attempts: HTTP 502"))
+    client = service.ops()
+    page = client.get("/ops/").get_data(as_text=True)
+    assert '<span class="figure">1</span><span class="label">lampiran warga gagal diunduh' in page
+    listed = client.get("/ops/attention/media").get_data(as_text=True)
+    assert "gave up after 5 attempts: HTTP 502" in listed and "ntbcare media retry --all-failed" in listed
