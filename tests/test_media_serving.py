@@ -247,3 +247,16 @@ def test_a_download_that_gave_up_is_counted_on_the_dashboard_with_its_reason(ser
     assert '<span class="figure">1</span><span class="label">lampiran warga gagal diunduh' in page
     listed = client.get("/ops/attention/media").get_data(as_text=True)
     assert "gave up after 5 attempts: HTTP 502" in listed and "ntbcare media retry --all-failed" in listed
+
+
+def test_an_agency_can_click_kept_files_and_facebooks_links_but_never_another_url_from_the_payload(service):
+    ticket = the_ticket(service.rt.db)
+    pending = service.cdn.app.serve("/slow.jpg", Answer(status=503, content_type="text/plain", body=b"busy"))
+    with service.rt.db.scope() as session:
+        stored = session.get_one(Ticket, ticket.id)
+        stored.attachments = [*stored.attachments, {"type": "image", "url": pending},
+                              {"type": "fallback", "url": "https://phish.example.com/login", "title": "Berita"}]
+    page = service.app.test_client().get(f"/a/{make_agency_token(SECRET, ticket.id, 'PLN', ticket.link_version)}")
+    html = page.get_data(as_text=True)
+    assert len(media_links(html)) == 1 and f'href="{pending}"' in html  # kept file, and the CDN's own link
+    assert 'href="https://phish.example.com' not in html and "hxxps[://]phish[.]example[.]com/login" in html
