@@ -4,7 +4,8 @@ Every item becomes an ``events`` row (applied, recorded or unsupported, with the
 item changes nothing, because ``events.dedup_key`` and ``ticket_messages.external_id`` are UNIQUE and keys
 already stored are skipped. The rows the batch may touch are loaded up front (:mod:`ingest.batch_state`),
 the rules of :mod:`ingest.ticket_rules` decide what each event does, and new tickets get their reference
-numbers at the end, a few per statement.
+numbers at the end, a few per statement; the photos and files of the new messages are owed for download in
+the same flush (:mod:`ingest.attachments`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.attachments import owe_downloads
 from ingest.batch_state import REMOVE_KINDS, BatchState
 from ingest.events import ParsedItem, UnsupportedItem
 from ingest.status_requests import StatusRequest
@@ -68,6 +70,7 @@ def apply_batch(
                     receipt.setdefault(id(ticket), received[delivery_id])
         _number_new_tickets(session, state.new_tickets, receipt)
         _note_duplicates(session, deliveries, duplicates)
+        owe_downloads(session, [m for m in state.messages.values() if m.id is None])  # this batch's messages
     session.flush()
     return ApplyResult(new_tickets=state.new_tickets, status_requests=state.status_requests,
                        changed_comments=state.changed_comments, released=state.released,

@@ -33,6 +33,9 @@ REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 # One routing model per test run, trained from the bundled seed on first use and shared with subprocesses.
 MODEL_PATH = str(Path(tempfile.mkdtemp(prefix="ntbcare-test-model-")) / "routing-model.pkl")
 
+# Attachments a test run keeps land in a private temporary folder, never in the checkout.
+MEDIA_DIR = str(Path(tempfile.mkdtemp(prefix="ntbcare-test-media-")) / "media")
+
 BASE_ENV = {
     "FB_APP_SECRET": APP_SECRET,
     "FB_VERIFY_TOKEN": "test-verify-token",
@@ -40,6 +43,7 @@ BASE_ENV = {
     "FB_PAGE_ID": PAGE_ID,
     "PUBLIC_BASE_URL": "http://ntbcare.test",
     "ROUTING_MODEL_PATH": MODEL_PATH,
+    "MEDIA_DIR": MEDIA_DIR,
 }
 
 
@@ -99,6 +103,18 @@ def drop_postgres_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _no_real_cdn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches Facebook's CDN: the attachment downloader's system resolver answers no name here, so a
+    fixture's photo URL stays a transient failure. Tests that download give their fetcher a resolver and the
+    loopback stand-in of tests/cdn_standin.py."""
+
+    def no_name(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no real names ({host})")
+
+    monkeypatch.setattr("ntbcare.core.cdn.system_resolve", no_name)
 
 
 @pytest.fixture

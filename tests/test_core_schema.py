@@ -18,7 +18,7 @@ TABLES = {"agencies", "agency_answers", "agency_sign_ins", "audit_entries", "cit
           "outbound_mails", "ratings", "replies", "reply_templates", "routing_decisions", "service_flags",
           "ticket_counters",
           "ticket_holds", "ticket_messages", "ticket_notes", "tickets",
-          "api_keys"}
+          "api_keys", "ticket_media"}
 
 
 def test_every_table_is_declared_by_a_model_and_built_by_the_migrations(db: Database) -> None:

@@ -22,13 +22,14 @@ def citizens() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print what was erased as JSON")
 def forget(ident: str, operator: str, yes: bool, as_json: bool) -> None:
     """Erase the personal data of citizen ID (our citizen id, their Facebook user id, their Messenger PSID, or
-    the number of a ticket they wrote): name, ids, texts and raw webhook bodies; the tickets stay for the
-    statistics."""
+    the number of a ticket they wrote): name, ids, texts, raw webhook bodies and the kept files of their
+    attachments; the tickets stay for the statistics."""
     if not yes and not as_json:
         click.confirm(f"Erase every personal detail of citizen {ident}? This cannot be undone", abort=True)
     with opened_runtime() as runtime:
         try:
-            report = forget_citizen(runtime.db, ident, actor=f"operator:{operator}")
+            report = forget_citizen(runtime.db, ident, actor=f"operator:{operator}",
+                                    media_dir=runtime.settings.media_dir)
         except CitizenNotFound as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
@@ -36,5 +37,5 @@ def forget(ident: str, operator: str, yes: bool, as_json: bool) -> None:
         return
     tickets = ", ".join(report.tickets) or "none"
     click.echo(f"citizen {ident} forgotten: tickets kept without personal data: {tickets}; {report.messages} "
-               f"message(s), {report.events} event(s), {report.deliveries} raw bodies, {report.replies} reply(ies) "
-               "erased")
+               f"message(s), {report.events} event(s), {report.deliveries} raw bodies, {report.replies} reply(ies), "
+               f"{report.media} attachment(s) ({report.media_files_deleted} file(s) in MEDIA_DIR) erased")

@@ -50,11 +50,16 @@ class LinkExpired(AgencyLinkError):
         self.claims = claims
 
 
-def _serializer(secret_key: str | Sequence[str]) -> URLSafeTimedSerializer:
+def signer(secret_key: str | Sequence[str], salt: str) -> URLSafeTimedSerializer:
+    """A timed HMAC-SHA256 serializer for one purpose (``salt``); with a key list the last (newest) key signs."""
     keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
     if not keys or not all(isinstance(key, str) and key for key in keys):
         raise ValueError("the link signing key must be a non-empty string (or a list of them, newest last)")
-    return URLSafeTimedSerializer(keys, salt=LINK_SALT, signer_kwargs=LINK_SIGNER_KWARGS)
+    return URLSafeTimedSerializer(keys, salt=salt, signer_kwargs=LINK_SIGNER_KWARGS)
+
+
+def _serializer(secret_key: str | Sequence[str]) -> URLSafeTimedSerializer:
+    return signer(secret_key, LINK_SALT)
 
 
 def make_agency_token(secret_key: str | Sequence[str], ticket_id: int, agency_code: str,

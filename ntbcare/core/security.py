@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,8 +19,12 @@ MODEL_SIGNING_CONTEXT = b"ntbcare routing-model signing key v1"
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
-# A link token is everything after /a/ or /agency/login/ up to the next separator a URL or a log line uses.
-_TOKEN_PATH = re.compile(r"(/a/|/agency/login/)[^/\s?#\"'<>]+")
+# Facebook's CDN, where attachment URLs point (shared/facebook-graph.md: scontent.xx.fbcdn.net; files and
+# lookaside links on fbsbx.com). Nothing else is ever fetched.
+CDN_SUFFIXES = (".fbcdn.net", ".fbsbx.com")
+CDN_HOSTS = frozenset({"cdn.fbsbx.com", "lookaside.fbsbx.com"})
+# A link token is everything after /a/, /agency/login/ or /media/ up to the next separator a URL or a log line uses.
+_TOKEN_PATH = re.compile(r"(/a/|/agency/login/|/media/)[^/\s?#\"'<>]+")
 # Graph API credentials in a URL's query (urllib3 logs request lines at DEBUG): the page token and its proof.
 _QUERY_SECRET = re.compile(r"\b(access_token|appsecret_proof|input_token|client_secret)=[^&\s\"'<>]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -48,6 +54,52 @@ def facebook_url(value: str | None) -> str | None:
     if parts.scheme.lower() == "https" and (host == "facebook.com" or host.endswith(".facebook.com")):
         return value
     return None
+
+
+@dataclass(frozen=True)
+class CdnTarget:
+    """A URL that passed :func:`cdn_target`: the host to verify TLS for, and the path with its query."""
+
+    host: str
+    path: str
+
+
+def cdn_target(value: str | None) -> CdnTarget | str:
+    """The parts of an https URL on Facebook's CDN, or why it is refused (a sentence).
+
+    Only https on the default port, an ASCII host that is one of :data:`CDN_HOSTS` or ends in one of
+    :data:`CDN_SUFFIXES`, and no user part: the caller connects to an address it resolved itself for this host,
+    never to whatever another URL parser might read into the string.
+    """
+    if not value or any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in value):
+        return "not a URL"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return "not a URL"
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() != "https":
+        return f"not https ({parts.scheme or 'no scheme'})"
+    if "@" in parts.netloc:
+        return "a user name in the URL"
+    if port not in (None, 443):
+        return f"port {port} instead of 443"
+    if not host.isascii() or not (host in CDN_HOSTS or host.endswith(CDN_SUFFIXES)):
+        return f"host {host[:80]!r} is not Facebook's CDN"
+    return CdnTarget(host, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+
+
+def public_address(address: str) -> bool:
+    """Whether ``address`` is a public (global unicast) IP: never loopback, private, link-local, shared, reserved,
+    multicast or an IPv4 address mapped into IPv6, so a CDN name cannot be pointed at our own network."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
+        return False
+    return ip.is_global and not ip.is_multicast
 
 
 def model_signing_key(secret_key: str) -> bytes:

@@ -17,6 +17,8 @@ from ntbcare.core.models import (
     Delivery,
     DeliveryStatus,
     MailStatus,
+    MediaFile,
+    MediaStatus,
     OutboundMail,
     Reply,
     ReplyStatus,
@@ -40,6 +42,7 @@ class Counts:
     failed_deliveries: int
     failed_mails: int
     agencies_without_contacts: int
+    failed_media: int
 
 
 def overdue_filter(now: datetime) -> tuple[Any, ...]:
@@ -67,6 +70,7 @@ def counts(session: Session, *, now: datetime | None = None) -> Counts:
         failed_deliveries=_count(session, Delivery.status == DeliveryStatus.FAILED, model=Delivery),
         failed_mails=_count(session, OutboundMail.status == MailStatus.FAILED, model=OutboundMail),
         agencies_without_contacts=len(agencies_without_contacts(session)),
+        failed_media=_count(session, MediaFile.status == MediaStatus.FAILED, model=MediaFile),
     )
 
 
@@ -83,3 +87,9 @@ def failed_deliveries(session: Session) -> list[Delivery]:
 def failed_mails(session: Session) -> list[OutboundMail]:
     return list(session.scalars(select(OutboundMail).where(OutboundMail.status == MailStatus.FAILED)
                                 .order_by(OutboundMail.id.desc()).limit(LIST_LIMIT)))
+
+
+def failed_media(session: Session) -> list[MediaFile]:
+    """Attachments whose download gave up after its retries (refused ones have a final reason of their own)."""
+    return list(session.scalars(select(MediaFile).where(MediaFile.status == MediaStatus.FAILED)
+                                .order_by(MediaFile.id.desc()).limit(LIST_LIMIT)))

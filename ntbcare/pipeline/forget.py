@@ -4,7 +4,9 @@
 PSID or the number of a ticket they wrote, and in one transaction replaces everything personal with a marker:
 their name and Facebook ids, the text and attachments of their tickets and messages, the normalized events'
 payloads, the texts kept in the tickets' history and in the routing examples, the targets and texts of replies
-to them (open ones become undeliverable), and the raw bodies of the deliveries their events came from.
+to them (open ones become undeliverable), the raw bodies of the deliveries their events came from, and their
+photos and files: the ``ticket_media`` rows go in the transaction, the files in MEDIA_DIR right after it
+commits (a file another citizen's identical attachment still uses stays).
 The tickets stay, with number, channel, agency, status, deadlines and dates, so the statistics still count
 them; each is audited as ``citizen_forgotten`` by the operator who asked, with counts only.
 """
@@ -21,17 +23,20 @@ from sqlalchemy.orm import Session
 
 from ntbcare.core.db import Database
 from ntbcare.core.lifecycle import audit
+from ntbcare.core.media_store import MediaStore
 from ntbcare.core.models import (
     AuditEntry,
     Citizen,
     Delivery,
     Event,
+    MediaFile,
     Reply,
     ReplyStatus,
     RoutingDecision,
     Ticket,
     TicketMessage,
 )
+from ntbcare.pipeline.media import discard_unreferenced
 
 MARKER = "[dihapus atas permintaan warga]"
 TICKET_NUMBER = re.compile(r"NTB-\d{4}-\d{6}", re.IGNORECASE)
@@ -54,6 +59,8 @@ class ForgetReport:
     replies: int = 0
     history_entries: int = 0
     routing_examples: int = 0
+    media: int = 0
+    media_files_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,9 +94,11 @@ def find_citizens(session: Session, ident: str) -> list[Citizen]:
     return citizens
 
 
-def forget_citizen(db: Database, ident: str, *, actor: str) -> ForgetReport:
-    """Erase the personal data of the citizen ``ident`` names; raises :class:`CitizenNotFound`."""
+def forget_citizen(db: Database, ident: str, *, actor: str, media_dir: str | None = None) -> ForgetReport:
+    """Erase the personal data of the citizen ``ident`` names; raises :class:`CitizenNotFound`. The kept files
+    of their attachments are deleted from ``media_dir`` (MEDIA_DIR) once the erasure is committed."""
     report = ForgetReport()
+    paths: list[str] = []
     with db.scope() as session:
         ident = resolve_ticket_number(session, ident)
         citizens = find_citizens(session, ident)
@@ -108,6 +117,7 @@ def forget_citizen(db: Database, ident: str, *, actor: str) -> ForgetReport:
         for ticket in tickets:
             _forget_ticket(ticket)
             report.tickets.append(ticket.number)
+        report.media, paths = _forget_media(session, ticket_ids, facebook_ids)
         report.messages = _forget_messages(session, ticket_ids, facebook_ids)
         report.events, report.deliveries = _forget_events(session, ticket_ids, facebook_ids)
         report.replies = _forget_replies(session, ticket_ids, facebook_ids)
@@ -116,12 +126,29 @@ def forget_citizen(db: Database, ident: str, *, actor: str) -> ForgetReport:
         for decision in decisions:
             decision.text = MARKER
         report.routing_examples = len(decisions)
-        counts = {key: value for key, value in report.as_dict().items() if key not in {"tickets"}}
+        counts = {key: value for key, value in report.as_dict().items()
+                  if key not in {"tickets", "media_files_deleted"}}
         for ticket in tickets:
             audit(session, ticket, "citizen_forgotten", actor=actor, detail=counts)
         if not tickets:
             audit(session, None, "citizen_forgotten", actor=actor, detail=counts)
+    if paths and media_dir is not None:
+        with db.session() as session:
+            report.media_files_deleted = discard_unreferenced(session, MediaStore(media_dir), paths)
     return report
+
+
+def _forget_media(session: Session, ticket_ids: list[int], facebook_ids: set[str]) -> tuple[int, list[str]]:
+    """Delete the attachment rows of their tickets and messages; the kept files' paths, to delete after commit."""
+    messages = select(TicketMessage.id).where(or_(TicketMessage.ticket_id.in_(ticket_ids),
+                                                  TicketMessage.author_id.in_(facebook_ids)))
+    rows = session.scalars(select(MediaFile).where(or_(MediaFile.ticket_id.in_(ticket_ids),
+                                                       MediaFile.message_id.in_(messages)))).all()
+    paths = [media.stored_path for media in rows if media.stored_path]
+    for media in rows:
+        session.delete(media)
+    session.flush()
+    return len(rows), paths
 
 
 def _forget_ticket(ticket: Ticket) -> None:

@@ -1,9 +1,10 @@
 """The joins of the pipeline: stored delivery → tickets → route → forward → acknowledge, and the sweeper's rounds.
 
 Ingest records, routing decides, the bot speaks; none of them imports another. This module calls them in
-turn. A decision and everything it owes (forward e-mails, acknowledgements) are written in one transaction,
-so a crash between them cannot leave a routed ticket without its acknowledgement; sending happens after
-the commit, and whatever a send leaves undone is picked up by the sweeper's next round.
+turn, and downloads the attachments of complaint tickets (:mod:`ntbcare.pipeline.media`). A decision and
+everything it owes (forward e-mails, acknowledgements) are written in one transaction, so a crash between them
+cannot leave a routed ticket without its acknowledgement; sending happens after the commit, and whatever a
+send leaves undone is picked up by the sweeper's next round.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ingest.apply import ApplyResult
 from ingest.grace import hold_new_tickets
 from ingest.processing import BatchResult, process_batch
 from ingest.status_requests import StatusRequest
+from ntbcare.core.cdn import CdnFetcher
 from ntbcare.core.db import Database
 from ntbcare.core.metrics import deliveries_failed, routing_confidences
 from ntbcare.core.models import Reply, Ticket, TicketMessage, utcnow
@@ -34,6 +36,7 @@ from ntbcare.core.settings import Settings
 from ntbcare.pipeline.accountability.recap import build_recap_mail, owe_monthly_recap
 from ntbcare.pipeline.classifier import load_classifier
 from ntbcare.pipeline.housekeeping import housekeeping_tasks
+from ntbcare.pipeline.media import MediaReport, download_due
 from ntbcare.pipeline.retraining import retrain_soon
 from routing.deadlines import DeadlinePolicy, WorkingCalendar, load_holidays
 from routing.digest import owe_weekly_digests
@@ -67,6 +70,7 @@ class Pipeline:
     settings: Settings
     db: Database
     route_queue: RouteQueue | None = None
+    media_fetcher: CdnFetcher | None = None  # None: Facebook's CDN as the service reaches it (tests: a stand-in)
     _policy: DeadlinePolicy | None = field(default=None, init=False, repr=False)
 
     @property
@@ -161,6 +165,8 @@ class Pipeline:
         if result.mail_ids:
             self.send_mails(result.mail_ids)
         self.send_replies(reply_ids)
+        if complaints:  # their photos and files, while Facebook's links still work; the sweeper does the rest
+            self.download_media_soon(complaints)
         return result
 
     def answer_status_requests(self, requests: list[StatusRequest]) -> list[int]:
@@ -185,6 +191,17 @@ class Pipeline:
             self.send_replies(reply_ids)
         except Exception:
             log.exception("sending replies %s failed; the sweeper retries", reply_ids)
+
+    def download_media(self, ticket_ids: list[int] | None = None, *, limit: int = 20) -> MediaReport:
+        """Download the due attachments of complaint tickets (these, or any) into MEDIA_DIR."""
+        return download_due(self.db, self.settings, self.media_fetcher, ticket_ids=ticket_ids, limit=limit)
+
+    def download_media_soon(self, ticket_ids: list[int]) -> None:
+        """Best effort right after routing, a few files: whatever this leaves, the sweeper downloads."""
+        try:
+            self.download_media(ticket_ids, limit=5)
+        except Exception:
+            log.exception("downloading attachments of tickets %s failed; the sweeper retries", ticket_ids)
 
     def send_mails(self, mail_ids: list[int] | None = None) -> SendResult:
         """Send owed e-mails now (these ids, or every due one); temporary failures are retried later."""
@@ -215,5 +232,8 @@ class Pipeline:
         def retrain() -> None:  # after every RETRAIN_AFTER_DECISIONS decisions and nightly, gated
             retrain_soon(self.db, self.settings)
 
-        return [route_stragglers, follow_up, send_replies, retrain,
+        def download_media() -> None:  # attachments owed at ingest, once their ticket is a complaint; retries
+            self.download_media()
+
+        return [route_stragglers, follow_up, send_replies, download_media, retrain,
                 *housekeeping_tasks(self.db, self.settings, self.send_mails)]  # watchdog, retention

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ntbcare.core.lifecycle import WITA, audit, reserve_ticket_numbers, transition
-from ntbcare.core.models import Ticket, TicketMessage, TicketStatus, utcnow
+from ntbcare.core.models import MediaFile, Ticket, TicketMessage, TicketStatus, utcnow
 from ntbcare.pipeline.decisions import DecisionRefused
 from ntbcare.pipeline.join import Pipeline
 from ntbcare.pipeline.ticket_claim import claim, claimed, refuse_merged
@@ -90,6 +90,8 @@ def split(pipeline: Pipeline, number: str, message_id: int | None, *, actor: str
         session.add(new)
         session.flush()
         message.ticket = new
+        session.execute(update(MediaFile).where(MediaFile.message_id == message.id)  # its photos go with it
+                        .values(ticket_id=new.id).execution_options(synchronize_session=False))
         audit(session, new, "split_from", actor=actor, to_status=TicketStatus.REVIEW,
               detail={"from": ticket.number, "message": message.external_id})
         audit(session, ticket, "split_off", actor=actor, detail={"to": new.number, "message": message.external_id})

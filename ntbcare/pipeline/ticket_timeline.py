@@ -2,11 +2,13 @@
 (with those of tickets merged into it) and photos, webhook events, e-mails with their delivery state, the
 agency's answers, Facebook replies with their state, the audit trail and internal notes.
 
-Items carry plain text; the template escapes it. Attachment links are kept only when they are http(s).
+Items carry plain text; the template escapes it. An attachment kept in MEDIA_DIR links to it through a signed
+link (:mod:`ntbcare.pipeline.media_view`); any other attachment link is kept only when it is http(s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +28,7 @@ from ntbcare.core.models import (
     TicketNote,
 )
 from ntbcare.core.security import http_url
+from ntbcare.pipeline.media_view import MediaLink
 
 MAIL_KINDS = {"forward": "E-mail laporan ke instansi", "reminder": "E-mail pengingat ke instansi",
               "escalation": "E-mail eskalasi"}
@@ -52,17 +55,26 @@ class Item:
     message_id: int | None = None  # a message that may be split off
 
 
-def photos(attachments: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-    """The attachments as safe links (type and http(s) URL); anything else is dropped."""
+def photos(attachments: list[dict[str, Any]] | None,
+           media: Mapping[str, MediaLink] | None = None) -> list[dict[str, str]]:
+    """The attachments as safe links: our signed link once a file is kept (``stored``), else Facebook's http(s)
+    URL with what became of the download (``note``, ``reason``); anything else is dropped."""
     links = []
     for attachment in attachments or []:
-        url = http_url(attachment.get("url")) if isinstance(attachment, dict) else None
-        if url:
-            links.append({"type": str(attachment.get("type") or "file"), "url": url})
+        if not isinstance(attachment, dict):
+            continue
+        kind = str(attachment.get("type") or "file")
+        kept = (media or {}).get(str(attachment.get("url") or ""))
+        url = http_url(attachment.get("url"))
+        if kept is not None and kept.href:
+            links.append({"type": kind, "url": kept.href, "stored": "1", "note": "", "reason": ""})
+        elif url:
+            links.append({"type": kind, "url": url, "stored": "", "note": kept.note if kept else "",
+                          "reason": kept.reason if kept else ""})
     return links
 
 
-def _messages(session: Session, ticket: Ticket) -> list[Item]:
+def _messages(session: Session, ticket: Ticket, media: Mapping[str, MediaLink]) -> list[Item]:
     merged = dict(session.execute(select(Ticket.id, Ticket.number).where(Ticket.merged_into_id == ticket.id)).all())
     rows = session.scalars(select(TicketMessage).where(TicketMessage.ticket_id.in_([ticket.id, *merged]))
                            .order_by(TicketMessage.occurred_at, TicketMessage.id))
@@ -72,14 +84,14 @@ def _messages(session: Session, ticket: Ticket) -> list[Item]:
         flags = " · dihapus warga" if message.removed else " · disembunyikan" if message.hidden else ""
         opening = message.external_id == ticket.origin_id
         items.append(Item(message.occurred_at, "message", f"Pesan warga ({message.kind}){source}{flags}",
-                          text=message.text or "", links=photos(message.attachments),
+                          text=message.text or "", links=photos(message.attachments, media),
                           message_id=None if opening or source else message.id))
     return items
 
 
-def timeline(session: Session, ticket: Ticket) -> list[Item]:
-    """Every item of the ticket, oldest first."""
-    items = _messages(session, ticket)
+def timeline(session: Session, ticket: Ticket, media: Mapping[str, MediaLink] | None = None) -> list[Item]:
+    """Every item of the ticket, oldest first; ``media``: its kept attachments (see :func:`photos`)."""
+    items = _messages(session, ticket, media or {})
     for event in session.scalars(select(Event).where(Event.ticket_id == ticket.id)):
         items.append(Item(event.occurred_at or event.created_at, "event", f"Kejadian Facebook: {event.kind}",
                           state=event.outcome, text=event.reason or ""))

@@ -1,7 +1,7 @@
 """The human-facing surfaces (the agency ticket page behind its e-mailed link; the agency inbox and its
-password-less sign-in) with what they share: one layout (``templates/web/_layout.html``), one set of security
-headers, one error page, CSRF on every form, and one way to reach the process's runtime
-(:func:`ntbcare.web.context.current_runtime`).
+password-less sign-in; the console; the public figures; kept attachments behind signed links) with what they
+share: one layout (``templates/web/_layout.html``), one set of security headers, one error page, CSRF on every
+form, and one way to reach the process's runtime (:func:`ntbcare.web.context.current_runtime`).
 
 A surface is a blueprint with a URL prefix plus the wording of its error pages; adding one to ``SURFACES`` gives
 it all of the above."""
@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from ntbcare.web import agency, agency_inbox, agency_login, landing, open311, ops, transparency
+from ntbcare.web import agency, agency_inbox, agency_login, landing, media, open311, ops, transparency
 from ntbcare.web.errors import Wording, install_error_pages
 from ntbcare.web.security import install_security_headers
 
@@ -23,6 +23,7 @@ SURFACES: tuple[tuple[Blueprint, Wording], ...] = (
     (agency_inbox.bp, agency_inbox.ERRORS),
     (ops.bp, ops.ERRORS),
     (transparency.bp, transparency.ERRORS),
+    (media.bp, media.ERRORS),
 )
 # Machine endpoints: no CSRF token (an API key authenticates writes), errors in their own format.
 APIS: tuple[Blueprint, ...] = (open311.bp,)

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from ntbcare.core.display import CHANNEL_LABELS, format_duration, format_short_wita, format_wita
 from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Reply, Ticket, TicketStatus
 from ntbcare.core.queries import facebook_url, location_label, reduced_name
-from ntbcare.core.security import http_url
+from ntbcare.core.security import CdnTarget, cdn_target, defang_url, http_url
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline import decisions
+from ntbcare.pipeline.media_view import page_media
+from ntbcare.pipeline.ticket_timeline import photos
 
 PERSONAL_DATA_LABELS = {"nik": "NIK", "email": "alamat e-mail", "phone": "nomor telepon"}
 STATUS_LABELS = {
@@ -134,9 +136,12 @@ def answers(session: Session, ticket: Ticket) -> list[dict[str, Any]]:
 
 
 def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: datetime) -> dict[str, Any]:
-    """What a ticket page shows about the ticket; the citizen only as a first name and an initial."""
+    """What a ticket page shows about the ticket; the citizen only as a first name and an initial. Kept photos
+    and files link through signed links for the ticket's agency at its current link version."""
     earlier = answers(session, ticket)
+    media = page_media(session, settings, [ticket], ticket.agency_code).get(ticket.id) if ticket.agency_code else {}
     return {
+        "attachments": agency_attachments(photos(ticket.attachments, media)),
         "ticket": ticket,
         "agency": session.get(Agency, ticket.agency_code) if ticket.agency_code else None,
         "status_label": status_label(ticket.status),
@@ -152,6 +157,18 @@ def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: date
         "public": decisions.answer_is_public(ticket),
         "messenger_closed": decisions.messenger_window_closed(settings, ticket, now),
     }
+
+
+def agency_attachments(links: list[dict[str, str]]) -> list[dict[str, str]]:
+    """What an agency may click: a kept file, or Facebook's own CDN link while it is not kept yet. Any other URL a
+    citizen's payload carried (a shared link) is shown defanged, as in the agency's e-mail, never as a link."""
+    shown = []
+    for link in links:
+        if link["stored"] or isinstance(cdn_target(link["url"]), CdnTarget):
+            shown.append(link)
+        else:
+            shown.append({**link, "url": "", "text": defang_url(link["url"])})
+    return shown
 
 
 FIRST_WORDS = 14

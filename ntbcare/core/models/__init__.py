@@ -6,6 +6,7 @@ from ntbcare.core.models.base import Base, BigId, UTCDateTime, utcnow
 from ntbcare.core.models.console import TicketNote
 from ntbcare.core.models.conversation import TicketHold
 from ntbcare.core.models.deliveries import Delivery, DeliveryStatus, Event
+from ntbcare.core.models.media import MediaFile, MediaStatus
 from ntbcare.core.models.operators import Operator, OperatorRole, OperatorSession
 from ntbcare.core.models.ratings import Rating, RatingValue
 from ntbcare.core.models.replies import AgencyAnswer, Reply, ReplyStatus, ReplyTemplate, ServiceFlag
@@ -26,6 +27,8 @@ __all__ = [
     "DeliveryStatus",
     "Event",
     "MailStatus",
+    "MediaFile",
+    "MediaStatus",
     "Operator",
     "OperatorRole",
     "OperatorSession",

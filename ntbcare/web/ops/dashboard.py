@@ -1,6 +1,6 @@
 """The console's home (``/ops/``): counts of what needs a person, each linking to its list, and the routing
-model's current figures; plus the lists of failed replies, deliveries and e-mails and of agencies without
-contacts (``/ops/attention/<kind>``)."""
+model's current figures; plus the lists of failed replies, deliveries, e-mails and attachment downloads and of
+agencies without contacts (``/ops/attention/<kind>``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ ATTENTION = {
     "replies": ("Balasan Facebook gagal atau tidak terkirim", console_counts.failed_replies),
     "deliveries": ("Kiriman webhook gagal diproses", console_counts.failed_deliveries),
     "mails": ("E-mail gagal terkirim", console_counts.failed_mails),
+    "media": ("Lampiran warga gagal diunduh", console_counts.failed_media),
     "contacts": ("Instansi tanpa kontak e-mail", console_counts.agencies_without_contacts),
 }
 

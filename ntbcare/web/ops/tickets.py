@@ -11,6 +11,7 @@ from ntbcare.core.lifecycle import find_ticket
 from ntbcare.core.models import Agency, Channel, Citizen, Ticket, TicketStatus, utcnow
 from ntbcare.core.queries import location_label
 from ntbcare.pipeline import console_tickets
+from ntbcare.pipeline.media_view import MediaLink, page_media
 from ntbcare.pipeline.ticket_claim import version_of
 from ntbcare.pipeline.ticket_timeline import photos, timeline
 from ntbcare.web.context import current_runtime
@@ -26,9 +27,12 @@ def _agencies(session: Session) -> list[Agency]:
     return list(session.scalars(select(Agency).where(Agency.active.is_(True)).order_by(Agency.name)))
 
 
-def _helpers() -> dict[str, object]:
+def _helpers(media: dict[int, dict[str, MediaLink]] | None = None) -> dict[str, object]:
+    """What the templates call; ``photos(ticket)`` links the ticket's kept attachments through signed links."""
+    shown = media or {}
     return {"status_label": status_label, "channel_label": lambda c: CHANNEL_LABELS.get(c, c),
-            "version_of": version_of, "reason_label": console_tickets.reason_label, "photos": photos,
+            "version_of": version_of, "reason_label": console_tickets.reason_label,
+            "photos": lambda ticket: photos(ticket.attachments, shown.get(ticket.id)),
             "location_label": location_label}
 
 
@@ -47,8 +51,10 @@ def review() -> Response:
         items = [{"ticket": t, "candidates": console_tickets.candidates(t), "deadline": deadline(t, now),
                   "citizen": queue.names.get(t.citizen_id or 0, "")} for t in queue.tickets]
         duplicates = console_tickets.suggested_duplicates(session, queue.tickets, now)
+        media = page_media(session, current_runtime().settings, queue.tickets)
         html = render_template("ops/review.html", items=items, queue=queue, agencies=agencies, names=names,
-                               duplicates=duplicates, total=console_tickets.review_count(session), **_helpers())
+                               duplicates=duplicates, total=console_tickets.review_count(session),
+                               **_helpers(media))
     return make_response(html)
 
 
@@ -76,8 +82,9 @@ def ticket_page(number: str) -> Response:
         citizen = session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
         survivor = session.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None
         agency = session.get(Agency, ticket.agency_code) if ticket.agency_code else None
+        media = page_media(session, current_runtime().settings, [ticket])
         html = render_template("ops/ticket.html", ticket=ticket, citizen=citizen, survivor=survivor,
-                               agency=agency, items=timeline(session, ticket), agencies=_agencies(session),
-                               candidates=console_tickets.candidates(ticket), deadline=deadline(ticket, utcnow()),
-                               **_helpers())
+                               agency=agency, items=timeline(session, ticket, media[ticket.id]),
+                               agencies=_agencies(session), candidates=console_tickets.candidates(ticket),
+                               deadline=deadline(ticket, utcnow()), **_helpers(media))
     return make_response(html)
