@@ -26,6 +26,7 @@ from ntbcare.core.agency_mail import (
     build_reminder_email,
 )
 from ntbcare.core.db import Database
+from ntbcare.core.display import shared_locations
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.links import agency_link_url, make_agency_token
 from ntbcare.core.mail_transport import MailPermanentError, MailTemporaryError, SmtpConfig, send_email
@@ -74,6 +75,7 @@ def forward_content(settings: Settings, ticket: Ticket, agency: Agency, now: dat
         facebook_url=facebook_url(ticket), created_at=ticket.opened_at, deadline=ticket.deadline_at or now,
         urgent=ticket.urgent, answer_url=answer_link(settings, ticket, agency.code),
         answer_link_expires_at=now + timedelta(days=settings.agency_link_max_age_days),
+        shared_locations=tuple(shared_locations(ticket.attachments)),
     )
 
 

@@ -40,6 +40,7 @@ class ForwardContent:
     urgent: bool
     answer_url: str
     answer_link_expires_at: datetime | None = None
+    shared_locations: tuple[dict[str, str], ...] = ()  # places the citizen shared: coordinates and a map link
 
 
 def _http_url(value: str | None, *, required: bool, name: str) -> str | None:
@@ -94,6 +95,7 @@ def _context(ticket: ForwardContent, now: datetime) -> dict[str, object]:
         "citizen_label": _one_line(ticket.citizen_label) or "Warga",
         "channel_label": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
         "location_label": _one_line(ticket.location_label or "") or "Tidak disebutkan",
+        "shared_locations": list(ticket.shared_locations),
         # A link only to Facebook itself; any other address from the payload reads as defanged text.
         "facebook_url": facebook_url(facebook),
         "facebook_url_plain": _citizen_address(facebook),

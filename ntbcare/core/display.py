@@ -6,6 +6,7 @@ Everything shows in WITA (Asia/Makassar, UTC+8), the time of the province, whate
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DISPLAY_TZ = ZoneInfo("Asia/Makassar")
@@ -40,3 +41,21 @@ def format_duration(span: timedelta) -> str:
     hours, minutes = divmod(rest, 60)
     pieces = [f"{n} {unit}" for n, unit in ((days, "hari"), (hours, "jam"), (minutes, "menit")) if n]
     return " ".join(pieces)
+
+
+def shared_locations(attachments: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """Locations the citizen shared (Messenger's location attachment): coordinates as text and a map link built
+    from them alone, so operators and agencies can open the place; anything malformed is left out."""
+    found = []
+    for attachment in attachments or []:
+        if not isinstance(attachment, dict) or attachment.get("type") != "location":
+            continue
+        lat, long = attachment.get("lat"), attachment.get("long")
+        if not isinstance(lat, int | float) or not isinstance(long, int | float) or isinstance(lat, bool):
+            continue
+        if not (-90 <= lat <= 90 and -180 <= long <= 180):
+            continue
+        found.append({"coordinates": f"{lat:.6f}, {long:.6f}",
+                      "map_url": f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={long:.6f}#map=17/"
+                                 f"{lat:.6f}/{long:.6f}"})
+    return found

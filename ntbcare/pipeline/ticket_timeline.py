@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ntbcare.core.display import shared_locations
 from ntbcare.core.models import (
     AgencyAnswer,
     AuditEntry,
@@ -58,10 +59,14 @@ class Item:
 def photos(attachments: list[dict[str, Any]] | None,
            media: Mapping[str, MediaLink] | None = None) -> list[dict[str, str]]:
     """The attachments as safe links: our signed link once a file is kept (``stored``), else Facebook's http(s)
-    URL with what became of the download (``note``, ``reason``); anything else is dropped."""
+    URL with what became of the download (``note``, ``reason``); a shared location as a map link built from its
+    coordinates (``note`` holds them); anything else is dropped."""
     links = []
+    for place in shared_locations(attachments):
+        links.append({"type": "location", "url": place["map_url"], "stored": "", "note": place["coordinates"],
+                      "reason": ""})
     for attachment in attachments or []:
-        if not isinstance(attachment, dict):
+        if not isinstance(attachment, dict) or attachment.get("type") == "location":
             continue
         kind = str(attachment.get("type") or "file")
         kept = (media or {}).get(str(attachment.get("url") or ""))

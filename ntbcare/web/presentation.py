@@ -160,11 +160,12 @@ def ticket_facts(session: Session, settings: Settings, ticket: Ticket, now: date
 
 
 def agency_attachments(links: list[dict[str, str]]) -> list[dict[str, str]]:
-    """What an agency may click: a kept file, or Facebook's own CDN link while it is not kept yet. Any other URL a
-    citizen's payload carried (a shared link) is shown defanged, as in the agency's e-mail, never as a link."""
+    """What an agency may click: a kept file, Facebook's own CDN link while it is not kept yet, or the map of a
+    shared location (a link we build from its coordinates). Any other URL a citizen's payload carried (a shared
+    link) is shown defanged, as in the agency's e-mail, never as a link."""
     shown = []
     for link in links:
-        if link["stored"] or isinstance(cdn_target(link["url"]), CdnTarget):
+        if link["stored"] or link["type"] == "location" or isinstance(cdn_target(link["url"]), CdnTarget):
             shown.append(link)
         else:
             shown.append({**link, "url": "", "text": defang_url(link["url"])})
