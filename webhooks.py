@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import re
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ntbcare.core.inbox import StoreFailed
 from ntbcare.core.metrics import delivery_received
+from ntbcare.core.settings import Settings
 
 if TYPE_CHECKING:  # the runtime is built by the app factory, above this module
     from ntbcare.pipeline.runtime import Runtime
@@ -129,29 +131,79 @@ def verify_subscription() -> Response:
     return Response("verification failed", status=403, mimetype="text/plain")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the webhook answers Facebook: a status, a line of text and any extra header."""
+
+    status: int
+    text: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+MISSING_SIGNATURE = Answer(401, "missing signature")
+
+
+def refusal(settings: Settings, header: str, body: bytes) -> Answer | None:
+    """Why this body may not be stored (bad signature 403, not a JSON object 400), or None: store it.
+
+    Shared by both ways in (:func:`receive_delivery` under Flask, :func:`receive_stored` on the server's event
+    loop), so they answer alike.
+    """
+    if not signature_matches(settings.app_secrets, body, header.strip().lower()):
+        log.warning("webhook POST with a bad signature (%d bytes)", len(body))
+        return Answer(403, "bad signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply to parse
+        return Answer(400, "body is not JSON")
+    if not isinstance(payload, dict):
+        return Answer(400, "body is not a JSON object")
+    return None
+
+
+def _stored(delivery_id: int) -> Answer:
+    delivery_received()
+    return Answer(200, f"EVENT_RECEIVED {delivery_id}")
+
+
+def _not_stored(exc: StoreFailed) -> Answer:
+    log.error("webhook delivery not stored, answering 503 so Facebook retries: %s", exc)
+    return Answer(503, "temporarily unavailable", (("Retry-After", "5"),))
+
+
+async def receive_stored(runtime: Runtime, header: str, body: bytes) -> Answer:
+    """``POST /webhook`` on the event loop: checked there, committed by the writer thread, answered once the
+    commit is done; no request thread is involved."""
+    if not header:
+        log.warning("webhook POST without %s", SIGNATURE_HEADER)
+        return MISSING_SIGNATURE
+    refused = refusal(runtime.settings, header, body)
+    if refused is not None:
+        return refused
+    try:
+        return _stored(await runtime.writer.store_async(body, timeout=runtime.settings.webhook_commit_timeout))
+    except StoreFailed as exc:
+        return _not_stored(exc)
+
+
 @bp.post("/webhook")
 def receive_delivery() -> Response:
+    """``POST /webhook`` through Flask: what a WSGI server (and the test client) reaches."""
     runtime = _runtime()
     settings = runtime.settings
     header = request.headers.get(SIGNATURE_HEADER, "")
     if not header:
         log.warning("webhook POST without %s", SIGNATURE_HEADER)
-        return Response("missing signature", status=401, mimetype="text/plain")
+        return _response(MISSING_SIGNATURE)
     body = read_body(settings.webhook_max_body_bytes)
-    if not signature_matches(settings.app_secrets, body, header.strip().lower()):
-        log.warning("webhook POST with a bad signature (%d bytes)", len(body))
-        return Response("bad signature", status=403, mimetype="text/plain")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply to parse
-        return Response("body is not JSON", status=400, mimetype="text/plain")
-    if not isinstance(payload, dict):
-        return Response("body is not a JSON object", status=400, mimetype="text/plain")
-    try:
-        delivery_id = runtime.writer.store(body, timeout=settings.webhook_commit_timeout)
-    except StoreFailed as exc:
-        log.error("webhook delivery not stored, answering 503 so Facebook retries: %s", exc)
-        return Response("temporarily unavailable", status=503, mimetype="text/plain",
-                        headers={"Retry-After": "5"})
-    delivery_received()
-    return Response(f"EVENT_RECEIVED {delivery_id}", status=200, mimetype="text/plain")
+    answer = refusal(settings, header, body)
+    if answer is None:
+        try:
+            answer = _stored(runtime.writer.store(body, timeout=settings.webhook_commit_timeout))
+        except StoreFailed as exc:
+            answer = _not_stored(exc)
+    return _response(answer)
+
+
+def _response(answer: Answer) -> Response:
+    return Response(answer.text, status=answer.status, mimetype="text/plain", headers=dict(answer.headers))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ntbcare.app import create_app
+from ntbcare.server_front import Front
 
 app = create_app()
 
@@ -13,3 +14,6 @@ def trivial() -> str:
 
 
 app.extensions["csrf"].exempt(trivial)  # a webhook-like POST, like /webhook
+
+# The same app as `ntbcare serve` runs it (its front on the event loop, the app in 64 threads).
+front = Front(app, app.extensions["ntbcare"], threads=64, max_body_bytes=app.config["MAX_CONTENT_LENGTH"])

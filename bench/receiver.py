@@ -192,9 +192,9 @@ def main() -> None:
                 workers = "2" if kind == "postgres" else "1"
                 serve = start([python, "-m", "ntbcare.cli", "serve", "--port", str(port)], env, port)
                 servers.append(serve)
-                project = start([python, "-m", "gunicorn", "-k", "ntbcare.server_front.BufferingWorker",
+                project = start([python, "-m", "gunicorn", "-k", "ntbcare.server_protocol.FrontWorker",
                                  "-w", workers, "--threads", "64", "-b", f"127.0.0.1:{project_port}",
-                                 "--log-level", "warning", "bench._wsgi:app"], env, project_port)
+                                 "--log-level", "warning", "bench._wsgi:front"], env, project_port)
                 servers.append(project)
                 rows = []
                 wrk(flask_port, trivial_file, args.connections, 2)  # warm-up, all three

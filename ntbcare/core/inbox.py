@@ -9,13 +9,15 @@ the caller answers 503 and Facebook redelivers (duplicates are harmless downstre
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ntbcare.core.db import Database
@@ -170,11 +172,27 @@ class StoreFailed(Exception):
 
 @dataclass
 class _Pending:
+    """One body waiting for the commit; a thread waits on ``done``, a coroutine on ``future`` (of ``loop``)."""
+
     body: bytes
     source: str
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[int] | None = None
     delivery_id: int | None = None
     error: Exception | None = None
+
+
+def _settle(items: list[_Pending]) -> None:
+    """On an event loop: hand each coroutine its delivery id or its error (unless it gave up waiting)."""
+    for pending in items:
+        future = pending.future
+        if future is None or future.done():
+            continue
+        if pending.error is not None:
+            future.set_exception(StoreFailed(str(pending.error)))
+        else:
+            future.set_result(pending.delivery_id or 0)
 
 
 class DeliveryWriter:
@@ -198,14 +216,27 @@ class DeliveryWriter:
     def store(self, body: bytes, *, timeout: float, source: str = "webhook") -> int:
         """Commit ``body`` as a pending delivery and return its id, or raise :class:`StoreFailed`."""
         self._ensure_thread()
-        pending = _Pending(body=body, source=source)
+        pending = _Pending(body=body, source=source, done=threading.Event())
         self._queue.put(pending)
+        assert pending.done is not None
         if not pending.done.wait(timeout):
             raise StoreFailed(f"not committed within {timeout:.2f}s")
         if pending.error is not None:
             raise StoreFailed(str(pending.error)) from pending.error
         assert pending.delivery_id is not None
         return pending.delivery_id
+
+    async def store_async(self, body: bytes, *, timeout: float, source: str = "webhook") -> int:
+        """:meth:`store` for a coroutine: the event loop goes on serving while the writer commits."""
+        self._ensure_thread()
+        loop = asyncio.get_running_loop()
+        pending = _Pending(body=body, source=source, loop=loop, future=loop.create_future())
+        self._queue.put(pending)
+        assert pending.future is not None
+        try:
+            return await asyncio.wait_for(pending.future, timeout)
+        except TimeoutError:
+            raise StoreFailed(f"not committed within {timeout:.2f}s") from None
 
     def _ensure_thread(self) -> None:
         # Started lazily and per process: a thread does not survive gunicorn's fork.
@@ -240,9 +271,22 @@ class DeliveryWriter:
             log.error("could not store %d deliveries: %s", len(batch), exc)
             for p in batch:
                 p.error = exc
-                p.done.set()
+            self._wake(batch)
             return []
         for p, where in zip(batch, stored, strict=True):
             p.delivery_id = where.delivery_id
-            p.done.set()
+        self._wake(batch)
         return [where.delivery_id for where in stored if where.new]  # a resent body is not dispatched again
+
+    @staticmethod
+    def _wake(batch: list[_Pending]) -> None:
+        """Release every waiter of a batch: threads one by one, each event loop once for all its coroutines."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        for p in batch:
+            if p.done is not None:
+                p.done.set()
+            elif p.loop is not None:
+                by_loop.setdefault(p.loop, []).append(p)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop (its server stopped): nobody waits any more
+                loop.call_soon_threadsafe(_settle, items)
