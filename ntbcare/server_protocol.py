@@ -29,23 +29,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_bytes = 0
+        self._heads = 0  # request heads completed on this connection
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            if self._head_timer is None:
-                self._arm()
+        if self._in_head and self._head_timer is None:
+            self._arm()
+        heads_before = self._heads
+        super().data_received(data)
+        # Counted only while one head stays unfinished across these bytes (they held no end of a head).
+        if self._in_head and self._heads == heads_before and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(b"431 Request Header Fields Too Large")
-                return
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
+        self._heads += 1
         self._disarm()
         super().on_headers_complete()
 
