@@ -65,7 +65,8 @@ def apply_batch(
                 if _apply_item(state, delivery_id, item, page_id):
                     duplicates[delivery_id].append(item.dedup_key)
                 for ticket in state.new_tickets:
-                    receipt.setdefault(id(ticket), received[delivery_id])
+                    if id(ticket) not in receipt:  # deadlines count from here (routing), numbers take its year
+                        receipt[id(ticket)] = ticket.received_at = received[delivery_id]
         _number_new_tickets(session, state.new_tickets, receipt)
         _note_duplicates(session, deliveries, duplicates)
     session.flush()

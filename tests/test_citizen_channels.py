@@ -19,6 +19,7 @@ from ntbcare.core.models import (
     TicketStatus,
     utcnow,
 )
+from routing.deadlines import deadline_for
 from tests.conftest import drain, fixture_bytes
 
 PAGE_OWN_OLDER_FORM = ("feed__comment__add__from_page__older_form", "feed__photo__add__from_page__older_form",
@@ -150,3 +151,19 @@ def test_a_photo_with_no_text_after_the_grace_goes_to_review_never_chatter(post,
     runtime.pipeline.route(older_than=0)
     [ticket] = tickets(runtime)
     assert (ticket.status, ticket.review_reason) == (TicketStatus.REVIEW, "no_text")
+
+
+def test_the_deadline_counts_from_receipt_not_from_an_old_payload_clock(post, runtime):
+    written = utcnow() - timedelta(days=30)  # a payload whose own clock is a month old (a late retry, a replay)
+    body = messenger("m_old1", text="Jalan provinsi di Desa Sembalun rusak parah dan berlubang, mohon segera "
+                                    "diperbaiki Dinas PUPR")
+    event = body["entry"][0]["messaging"][0]
+    event["timestamp"] = body["entry"][0]["time"] = int(written.timestamp() * 1000)
+    deliver(post, runtime, body, route=True)
+    [ticket] = tickets(runtime)
+    with runtime.db.session() as session:
+        received = session.scalars(select(Delivery.received_at)).one()
+    assert abs((ticket.opened_at - written).total_seconds()) < 1  # the citizen's time, for display
+    assert ticket.received_at == received
+    assert ticket.deadline_at == deadline_for(ticket.tier, received, runtime.pipeline.deadline_policy)
+    assert ticket.deadline_at > utcnow()  # not overdue at birth
