@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ingest.events import NormalizedEvent, ParsedItem
 from ingest.status_requests import StatusRequest
-from ntbcare.core.models import Citizen, Event, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.models import Channel, Citizen, Event, Ticket, TicketMessage, TicketStatus
 
 REMOVE_KINDS = ("comment.remove", "post.remove")
 LOOKUP_CHUNK = 500
@@ -43,6 +43,9 @@ class BatchState:
         self.open_by_psid: dict[str, Ticket] = {}
         self._load_citizens({e.author_id for e in events if e.source == "feed" and e.author_id},
                             {e.author_id for e in events if e.source == "messenger" and e.author_id})
+        # Feed writer -> their comment tickets that still take messages, oldest first (this batch's new ones last).
+        self.comment_tickets: dict[str, list[Ticket]] = {}
+        self._load_comment_tickets({e.author_id for e in events if e.kind == "comment.add" and e.author_id})
         self.new_tickets: list[Ticket] = []
         # Known tickets that were waiting for a photo's text and got it: routed now.
         self.released: list[Ticket] = []
@@ -84,6 +87,28 @@ class BatchState:
             for ticket in session.scalars(open_tickets):
                 if ticket.psid:
                     self.open_by_psid[ticket.psid] = ticket
+
+    def _load_comment_tickets(self, authors: set[str]) -> None:
+        """Each comment writer's open comment tickets: where their writing again after a close goes."""
+        for part in _chunked(authors):
+            query = (
+                select(Ticket, Citizen.fb_user_id)
+                .join(Citizen, Ticket.citizen_id == Citizen.id)
+                .where(Citizen.fb_user_id.in_(part), Ticket.channel == Channel.COMMENT,
+                       Ticket.status.not_in(TicketStatus.FINAL))
+                .options(selectinload(Ticket.messages))
+                .order_by(Ticket.opened_at, Ticket.id)
+            )
+            for ticket, author in self.session.execute(query):
+                if author:
+                    self.comment_tickets.setdefault(author, []).append(ticket)
+
+    def open_comment_ticket_of(self, author: str | None, post_id: str | None) -> Ticket | None:
+        """The writer's newest comment ticket on this post that still takes messages and awaits its answer."""
+        for ticket in reversed(self.comment_tickets.get(author or "", [])):
+            if ticket.post_id == post_id and ticket.status not in (*TicketStatus.FINAL, TicketStatus.ANSWERED):
+                return ticket
+        return None
 
     def open_ticket_of(self, psid: str | None) -> Ticket | None:
         """The citizen's open ticket, unless an earlier event of this batch closed or withdrew it."""

@@ -1,9 +1,10 @@
 """What feed events (comments, visitor posts, mentions) do to tickets.
 
 A reply under a comment joins that comment's ticket, a comment under a visitor post that is a ticket joins
-it; an edit updates the text and keeps the previous one in the audit trail; a removal withdraws, never
-deletes. Events may arrive out of order (Facebook retries): an edit before its add opens the ticket with the
-edited text, and an add after its removal opens the ticket already withdrawn.
+it; after an answer, such a comment saying it is not fixed reopens the ticket, and under a closed ticket
+anything else starts a new one. An edit updates the text and keeps the previous one in the audit trail; a
+removal withdraws, never deletes. Events may arrive out of order (Facebook retries): an edit before its add
+opens the ticket with the edited text, and an add after its removal opens the ticket already withdrawn.
 """
 
 from __future__ import annotations
@@ -23,40 +24,77 @@ def _open_feed_ticket(state: BatchState, ev: NormalizedEvent, channel: str, kind
     return ticket
 
 
+# A ticket in one of these takes no more comments: writing again under it is new writing (a rating or a
+# "belum" aside). A withdrawn ticket still takes the replies written before its comment was removed, whenever
+# Facebook delivers them, so that out-of-order events end as in-order ones.
+WRITE_AGAIN = (TicketStatus.CLOSED, TicketStatus.NOT_COMPLAINT)
+
+
 def on_feed_add(state: BatchState, ev: NormalizedEvent) -> Outcome:
     existing = state.messages.get(ev.external_id)
     if existing is not None:
         return existing.ticket, "recorded", "already known (an edit arrived first)"
     if ev.kind.startswith("post."):
         return _open_feed_ticket(state, ev, Channel.POST, "post"), "applied", None
-    parent = state.messages.get(ev.parent_id or "") if ev.is_reply else state.messages.get(ev.post_id or "")
-    if parent is None and ev.is_reply:
-        under_page_reply = ticket_of_page_reply(state.session, ev.parent_id)
-        if under_page_reply is not None:
-            return _on_reply_to_page(state, under_page_reply, ev)
+    named, under_page_reply = _named_ticket(state, ev)
+    if named is None:
+        return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
+    kind = "reply" if ev.is_reply else "comment"
+    if named.status in ANSWERED:
+        verdict = _verdict_on_the_answer(state, named, ev, kind)
+        if verdict is not None:
+            return verdict
+    if named.status in WRITE_AGAIN:
+        return _written_again(state, named, ev, kind)
+    join(state, named, ev, kind)
+    if named.status in ANSWERED:
+        return named, "applied", "joined the answered ticket"
+    return named, "applied", ("joined the ticket of the page's reply it answers" if under_page_reply
+                              else "joined the ticket of its parent")
+
+
+def _named_ticket(state: BatchState, ev: NormalizedEvent) -> tuple[Ticket | None, bool]:
+    """The ticket a comment's parent names: its parent comment's, else the one whose public reply (an
+    acknowledgement or an answer) it is under (True); a top-level comment names a visitor post's ticket.
+
+    Facebook flattens a reply to a reply under the top-level comment, so a citizen answering the page's
+    answer mostly names their own comment, seldom the page's reply.
+    """
+    if not ev.is_reply:
+        parent = state.messages.get(ev.post_id or "")
+        return (parent.ticket if parent is not None else None), False
+    parent = state.messages.get(ev.parent_id or "")
     if parent is not None:
-        ticket = parent.ticket
-        join(state, ticket, ev, "reply" if ev.is_reply else "comment")
-        return ticket, "applied", "joined the ticket of its parent"
-    return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
+        return parent.ticket, False
+    return ticket_of_page_reply(state.session, ev.parent_id), True
 
 
-def _on_reply_to_page(state: BatchState, ticket: Ticket, ev: NormalizedEvent) -> Outcome:
-    """A comment under the page's public reply joins that ticket; after an answer, "not fixed" reopens it and a
-    reply that only may mean so goes to operators to confirm."""
-    join(state, ticket, ev, "reply")
-    if ticket.status not in ANSWERED:
-        return ticket, "applied", "joined the ticket of the page's reply it answers"
+def _verdict_on_the_answer(state: BatchState, ticket: Ticket, ev: NormalizedEvent, kind: str) -> Outcome | None:
+    """A comment joining an answered or closed ticket, whatever parent it names: "not fixed" rates and reopens
+    it, one that only may mean so goes to operators to confirm; None for anything else."""
     if says_not_fixed(ev.text):
+        join(state, ticket, ev, kind)
         record_rating(state.session, ticket, RatingValue.NOT_RESOLVED)
         state.reopened.append(ticket)
-        return ticket, "applied", "not fixed, under the page's answer: reopened"
+        return ticket, "applied", "not fixed, after the answer: reopened"
     if MAYBE_NOT_FIXED.search(ev.text or ""):
+        join(state, ticket, ev, kind)
         ticket.review_reason = "maybe_not_fixed"
         transition(state.session, ticket, TicketStatus.REVIEW, actor="citizen", action="review",
                    detail={"reason": "maybe_not_fixed", "external_id": ev.external_id})
         return ticket, "applied", "may say it is not fixed: an operator confirms"
-    return ticket, "applied", "joined the answered ticket"
+    return None
+
+
+def _written_again(state: BatchState, ended: Ticket, ev: NormalizedEvent, kind: str) -> Outcome:
+    """Writing again under a closed ticket starts a new ticket, as in Messenger; the writer's further comments
+    there join that new ticket (their open one on this post) rather than each opening another."""
+    why = f"written under {ended.number}, which is {ended.status}"
+    follow = state.open_comment_ticket_of(ev.author_id, ev.post_id)
+    if follow is not None:
+        join(state, follow, ev, kind)
+        return follow, "applied", f"{why}: joined the writer's open ticket on this post"
+    return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", f"{why}: a new ticket"
 
 
 def on_feed_edit(state: BatchState, ev: NormalizedEvent) -> Outcome:

@@ -66,6 +66,8 @@ def open_ticket(state: BatchState, ev: NormalizedEvent, channel: str, kind: str)
     add_message(state, ticket, ev, kind)
     if channel == Channel.MESSENGER and ev.author_id:
         state.open_by_psid[ev.author_id] = ticket
+    elif channel == Channel.COMMENT and ev.author_id:
+        state.comment_tickets.setdefault(ev.author_id, []).append(ticket)
     return ticket
 
 

@@ -101,6 +101,10 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         "comment.add", "555000000000111_888000000000004", at(2026, 1, 1, 0, 58, 18),
         attachments=(Attachment("photo", f"{CDN}/t39.30808-6/471234567_comment_n.jpg?stp=dst-jpg_s720x720"
                                 "&_nc_cat=105"),))],
+    # A reply under the page's answer, as Facebook delivers it: flattened under the citizen's own comment.
+    "feed__comment__reply__under_answer": [comment(
+        "comment.add", "555000000000111_888000000000007", at(2026, 1, 2), parent_id=COMMENT1,
+        author_id="7300000000000042", author_name="Baiq Nurul", text="belum diperbaiki pak, masih gelap")],
     "feed__comment__add__video": [comment(
         "comment.add", "555000000000111_888000000000005", at(2026, 1, 1, 0, 59, 58),
         text="Lihat sendiri kondisinya pak",
