@@ -8,13 +8,15 @@ batch see the tickets and citizens that earlier ones created.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ingest.events import NormalizedEvent, ParsedItem
+from ingest.grace import GraceWindow, awaits_text
 from ingest.status_requests import StatusRequest
-from ntbcare.core.models import Channel, Citizen, Event, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.models import Channel, Citizen, Event, Ticket, TicketHold, TicketMessage, TicketStatus, utcnow
 
 REMOVE_KINDS = ("comment.remove", "post.remove")
 LOOKUP_CHUNK = 500
@@ -29,8 +31,10 @@ def _chunked(values: Iterable[str]) -> Iterable[list[str]]:
 class BatchState:
     """Everything a batch may read, loaded in bulk, then kept current as events are applied."""
 
-    def __init__(self, session: Session, items: Sequence[ParsedItem]) -> None:
+    def __init__(self, session: Session, items: Sequence[ParsedItem], grace: GraceWindow | None = None) -> None:
         self.session = session
+        # No window given (a plain replay, a test of the rules alone): nothing waits, nothing joins a wait.
+        self.grace = grace or GraceWindow(0.0, utcnow())
         events = [i for i in items if isinstance(i, NormalizedEvent)]
         self.seen_keys: set[str] = set()
         for part in _chunked(i.dedup_key for i in items):
@@ -45,6 +49,7 @@ class BatchState:
                             {e.author_id for e in events if e.source == "messenger" and e.author_id})
         # Feed writer -> their comment tickets that still take messages, oldest first (this batch's new ones last).
         self.comment_tickets: dict[str, list[Ticket]] = {}
+        self.holds: dict[int, datetime] = {}  # ticket id -> until, for those comment tickets
         self._load_comment_tickets({e.author_id for e in events if e.kind == "comment.add" and e.author_id})
         self.new_tickets: list[Ticket] = []
         # Known tickets that were waiting for a photo's text and got it: routed now.
@@ -89,7 +94,8 @@ class BatchState:
                     self.open_by_psid[ticket.psid] = ticket
 
     def _load_comment_tickets(self, authors: set[str]) -> None:
-        """Each comment writer's open comment tickets: where their writing again after a close goes."""
+        """Each comment writer's open comment tickets and their holds: where their writing again after a close,
+        or the words after their photo, go."""
         for part in _chunked(authors):
             query = (
                 select(Ticket, Citizen.fb_user_id)
@@ -99,14 +105,31 @@ class BatchState:
                 .options(selectinload(Ticket.messages))
                 .order_by(Ticket.opened_at, Ticket.id)
             )
+            ids = []
             for ticket, author in self.session.execute(query):
                 if author:
                     self.comment_tickets.setdefault(author, []).append(ticket)
+                    ids.append(ticket.id)
+            holds = select(TicketHold.ticket_id, TicketHold.until).where(TicketHold.ticket_id.in_(ids))
+            self.holds.update((ticket_id, until) for ticket_id, until in self.session.execute(holds))
 
     def open_comment_ticket_of(self, author: str | None, post_id: str | None) -> Ticket | None:
         """The writer's newest comment ticket on this post that still takes messages and awaits its answer."""
         for ticket in reversed(self.comment_tickets.get(author or "", [])):
             if ticket.post_id == post_id and ticket.status not in (*TicketStatus.FINAL, TicketStatus.ANSWERED):
+                return ticket
+        return None
+
+    def waiting_comment_ticket_of(self, author: str | None, post_id: str | None) -> Ticket | None:
+        """The writer's ticket on this post that waits for words (a photo, a word or two) and whose wait has not
+        run out: their next comment there joins it. A ticket this batch opened waits if holds are on at all."""
+        for ticket in reversed(self.comment_tickets.get(author or "", [])):
+            if ticket.post_id != post_id or ticket.status != TicketStatus.NEW or not awaits_text(ticket.text):
+                continue
+            if ticket.id is not None and ticket.id in self.holds:
+                if self.grace.holds(self.holds[ticket.id]):
+                    return ticket
+            elif self.grace.seconds > 0 and any(ticket is new for new in self.new_tickets):
                 return ticket
         return None
 

@@ -1,7 +1,8 @@
 """What feed events (comments, visitor posts, mentions) do to tickets.
 
 A reply under a comment joins that comment's ticket, a comment under a visitor post that is a ticket joins
-it; after an answer, such a comment saying it is not fixed reopens the ticket, and under a closed ticket
+it; a writer's next comment on the post joins their ticket while it waits for words (a photo first); after
+an answer, such a comment saying it is not fixed reopens the ticket, and under a closed ticket
 anything else starts a new one. An edit updates the text and keeps the previous one in the audit trail; a
 removal withdraws, never deletes. Events may arrive out of order (Facebook retries): an edit before its add
 opens the ticket with the edited text, and an add after its removal opens the ticket already withdrawn.
@@ -37,9 +38,13 @@ def on_feed_add(state: BatchState, ev: NormalizedEvent) -> Outcome:
     if ev.kind.startswith("post."):
         return _open_feed_ticket(state, ev, Channel.POST, "post"), "applied", None
     named, under_page_reply = _named_ticket(state, ev)
-    if named is None:
-        return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
     kind = "reply" if ev.is_reply else "comment"
+    if named is None:
+        waiting = state.waiting_comment_ticket_of(ev.author_id, ev.post_id)
+        if waiting is not None:  # a photo (or a word or two) first, the words in the next comment
+            join(state, waiting, ev, kind)
+            return waiting, "applied", "the writer's next comment on the post while their ticket waits: joined"
+        return _open_feed_ticket(state, ev, Channel.COMMENT, "comment"), "applied", None
     if named.status in ANSWERED:
         verdict = _verdict_on_the_answer(state, named, ev, kind)
         if verdict is not None:

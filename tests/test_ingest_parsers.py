@@ -101,6 +101,11 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         "comment.add", "555000000000111_888000000000004", at(2026, 1, 1, 0, 58, 18),
         attachments=(Attachment("photo", f"{CDN}/t39.30808-6/471234567_comment_n.jpg?stp=dst-jpg_s720x720"
                                 "&_nc_cat=105"),))],
+    # The second comment of the photo's author a minute later: the words that join the photo's ticket.
+    "feed__comment__add__after_photo": [comment(
+        "comment.add", "555000000000111_888000000000006", at(2026, 1, 1, 0, 59, 18), author_name="Lalu Ahmad",
+        text="Jembatan gantung di Dusun Lendang Bajur papannya lapuk, kemarin ada anak sekolah jatuh",
+        permalink="https://www.facebook.com/ntbcare/posts/pfbid0abc")],
     # A reply under the page's answer, as Facebook delivers it: flattened under the citizen's own comment.
     "feed__comment__reply__under_answer": [comment(
         "comment.add", "555000000000111_888000000000007", at(2026, 1, 2), parent_id=COMMENT1,
