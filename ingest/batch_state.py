@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from ingest.events import NormalizedEvent, ParsedItem
 from ingest.grace import GraceWindow, awaits_text
+from ingest.messenger import parse_messaging
 from ingest.status_requests import StatusRequest
 from ntbcare.core.models import Channel, Citizen, Event, Ticket, TicketHold, TicketMessage, TicketStatus, utcnow
 
-REMOVE_KINDS = ("comment.remove", "post.remove")
+# Removals (and unsent messages) are kept as events, so one that arrives before its add still counts.
+REMOVE_KINDS = ("comment.remove", "post.remove", "message.unsent")
+EDIT_KIND = "message.edited"
 LOOKUP_CHUNK = 500
 
 
@@ -41,6 +44,8 @@ class BatchState:
             self.seen_keys.update(session.scalars(select(Event.dedup_key).where(Event.dedup_key.in_(part))))
         self.messages: dict[str, TicketMessage] = {}
         self.removed_ids: set[str] = set()
+        # Messenger message id -> its newest edit seen so far, applied or waiting for the message to arrive.
+        self.latest_edits: dict[str, NormalizedEvent] = {}
         self._load_messages({x for e in events for x in (e.external_id, e.parent_id, e.post_id) if x})
         self.feed_citizens: dict[str, Citizen] = {}
         self.psid_citizens: dict[str, Citizen] = {}
@@ -71,6 +76,19 @@ class BatchState:
             self.messages.update((m.external_id, m) for m in self.session.scalars(query))
             removed = select(Event.external_id).where(Event.external_id.in_(part), Event.kind.in_(REMOVE_KINDS))
             self.removed_ids.update(x for x in self.session.scalars(removed) if x)
+            edits = select(Event.payload, Event.page_id).where(Event.external_id.in_(part), Event.kind == EDIT_KIND)
+            for payload, page_id in self.session.execute(edits):
+                self.keep_edit(parse_messaging(payload, page_id or ""))
+
+    def keep_edit(self, edit: ParsedItem) -> bool:
+        """Remember a Messenger edit if it is the newest of its message; False for an older one."""
+        if not isinstance(edit, NormalizedEvent) or edit.kind != EDIT_KIND:
+            return False
+        newest = self.latest_edits.get(edit.external_id)
+        if newest is not None and not supersedes(edit, newest):
+            return False
+        self.latest_edits[edit.external_id] = edit
+        return True
 
     def _load_citizens(self, feed_authors: set[str], psids: set[str]) -> None:
         """Citizens by feed user id and by PSID, and each PSID's open ticket (the newest wins)."""
@@ -137,3 +155,10 @@ class BatchState:
         """The citizen's open ticket, unless an earlier event of this batch closed or withdrew it."""
         ticket = self.open_by_psid.get(psid or "")
         return ticket if ticket is not None and ticket.status not in TicketStatus.FINAL else None
+
+
+def supersedes(edit: NormalizedEvent, newest: NormalizedEvent) -> bool:
+    """Whether ``edit`` is newer than ``newest``: by ``num_edit`` when both carry it, else by their time."""
+    if edit.edit_number is not None and newest.edit_number is not None:
+        return edit.edit_number > newest.edit_number
+    return edit.occurred_at >= newest.occurred_at

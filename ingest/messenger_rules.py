@@ -3,7 +3,8 @@
 A message joins the citizen's open ticket, else opens one; a rating tap, or a short "belum selesai" after an
 answer, rates the answered ticket (and may reopen it) instead of adding complaint text; a ticket number asks
 for the ticket's status; an edit replaces the text and keeps the previous one in the audit trail; an unsent
-message stays on the ticket, marked.
+message stays on the ticket, marked, and leaves its text. An edit or an unsend that arrives before its message
+ends as in order; an older edit never overwrites a newer one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ingest.ratings import rated_ticket, rating_signal, record_rating
 from ingest.status_requests import only_asks_status, status_request_of
 from ingest.ticket_rows import Outcome, join, open_ticket, refresh_text
 from ntbcare.core.lifecycle import audit
-from ntbcare.core.models import Channel, RatingValue
+from ntbcare.core.models import Channel, RatingValue, TicketMessage
 
 
 def _on_rating(state: BatchState, ev: NormalizedEvent) -> Outcome | None:
@@ -27,7 +28,7 @@ def _on_rating(state: BatchState, ev: NormalizedEvent) -> Outcome | None:
         return None if signal.typed else (None, "recorded", "rating, but no answered ticket of this citizen")
     record_rating(state.session, ticket, signal.value)
     if signal.typed:
-        join(state, ticket, ev, "message")  # the citizen's own words stay with the ticket
+        _catch_up(state, join(state, ticket, ev, "message"))  # the citizen's own words stay with the ticket
     ticket.last_citizen_message_at = max(ticket.last_citizen_message_at or ev.occurred_at, ev.occurred_at)
     if signal.value == RatingValue.NOT_RESOLVED:
         state.reopened.append(ticket)
@@ -47,8 +48,10 @@ def on_message(state: BatchState, ev: NormalizedEvent) -> Outcome:
             return state.open_ticket_of(ev.author_id), "recorded", "status request: answered with the ticket status"
     ticket = state.open_ticket_of(ev.author_id)
     if ticket is None:
-        return open_ticket(state, ev, Channel.MESSENGER, "message"), "applied", None
-    join(state, ticket, ev, "message")
+        opened = open_ticket(state, ev, Channel.MESSENGER, "message")
+        _catch_up(state, state.messages[ev.external_id])
+        return opened, "applied", None
+    _catch_up(state, join(state, ticket, ev, "message"))
     return ticket, "applied", "joined the citizen's open ticket"
 
 
@@ -63,25 +66,49 @@ def on_postback(state: BatchState, ev: NormalizedEvent) -> Outcome:
 
 
 def on_message_edit(state: BatchState, ev: NormalizedEvent) -> Outcome:
-    """A Messenger edit: the new text replaces the old, which stays in the audit trail."""
+    """A Messenger edit: the new text replaces the old, which stays in the audit trail. As with comment edits,
+    order does not matter: an edit before its message is applied when the message arrives, and an older edit
+    (lower ``num_edit``) never overwrites a newer one."""
     message = state.messages.get(ev.external_id)
+    if not state.keep_edit(ev):
+        return (message.ticket if message else None), "recorded", "an older edit than the text we have"
     if message is None:
-        return None, "recorded", "edit of a message we never saw"
-    previous = message.text
-    message.text = ev.text
-    refresh_text(message.ticket)
-    audit(state.session, message.ticket, "text_edited", actor="citizen",
-          detail={"external_id": ev.external_id, "previous": previous, "new": ev.text})
+        return None, "recorded", "edit before its message: applied when the message arrives"
+    _apply_edit(state, message, ev)
     return message.ticket, "applied", None
 
 
 def on_message_unsent(state: BatchState, ev: NormalizedEvent) -> Outcome:
-    """An unsent Messenger message stays on the ticket, marked, for the agency to see what changed."""
+    """An unsent Messenger message stays on the ticket, marked, for the agency to see what changed; its text
+    leaves the ticket's text."""
     message = state.messages.get(ev.external_id)
     if message is None:
-        return None, "recorded", "unsent a message we never saw"
+        return None, "recorded", "unsent before its message: marked when the message arrives"
     if message.removed:
         return message.ticket, "recorded", "already unsent"
-    message.removed = True
-    audit(state.session, message.ticket, "message_unsent", actor="citizen", detail={"external_id": ev.external_id})
+    _unsend(state, message)
     return message.ticket, "applied", "message unsent by the citizen"
+
+
+def _catch_up(state: BatchState, message: TicketMessage) -> None:
+    """A message that arrived after its edit or its unsend ends as if they had come after it."""
+    edit = state.latest_edits.get(message.external_id)
+    if edit is not None:
+        _apply_edit(state, message, edit)
+    if message.external_id in state.removed_ids:
+        _unsend(state, message)
+
+
+def _apply_edit(state: BatchState, message: TicketMessage, edit: NormalizedEvent) -> None:
+    previous = message.text
+    message.text = edit.text
+    refresh_text(message.ticket)
+    audit(state.session, message.ticket, "text_edited", actor="citizen",
+          detail={"external_id": edit.external_id, "previous": previous, "new": edit.text})
+
+
+def _unsend(state: BatchState, message: TicketMessage) -> None:
+    message.removed = True
+    refresh_text(message.ticket)
+    audit(state.session, message.ticket, "message_unsent", actor="citizen",
+          detail={"external_id": message.external_id})

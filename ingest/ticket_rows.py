@@ -93,7 +93,9 @@ def join(state: BatchState, ticket: Ticket, ev: NormalizedEvent, kind: str) -> T
 
 
 def refresh_text(ticket: Ticket) -> None:
-    """A ticket's text is everything the citizen wrote, in order; removed messages stay (flagged)."""
-    ordered = sorted(ticket.messages, key=lambda m: m.occurred_at)
+    """A ticket's text is everything the citizen wrote, in order; removed comments stay (flagged), an unsent
+    Messenger message leaves it (the text is what is forwarded and classified) but stays on its message row."""
+    ordered = sorted((m for m in ticket.messages if not (m.removed and m.kind == "message")),
+                     key=lambda m: m.occurred_at)
     ticket.text = "\n".join(m.text for m in ordered if m.text)
     ticket.attachments = [a for m in ordered for a in (m.attachments or [])]

@@ -262,7 +262,12 @@ EXPECTED.update({
     # Messenger: edits keep a key per edit, unsent messages are marked, attachments keep what was sent.
     "messaging__message_edit": [event(
         "message.edited", "messenger:message_edit:m_Q1w2E3r4T5y6:1", "m_Q1w2E3r4T5y6",
-        at(2026, 1, 1, 4, 16, 40, ms=1), author_id=CITIZEN, text="Saya mau lapor pungli di kantor Desa Lingsar")],
+        at(2026, 1, 1, 4, 16, 40, ms=1), author_id=CITIZEN, text="Saya mau lapor pungli di kantor Desa Lingsar",
+        edit_number=1)],
+    "messaging__message_edit__second": [event(
+        "message.edited", "messenger:message_edit:m_Q1w2E3r4T5y6:2", "m_Q1w2E3r4T5y6",
+        at(2026, 1, 1, 4, 17, 30, ms=1), author_id=CITIZEN,
+        text="Saya mau lapor pungli di kantor Desa Lingsar, Lombok Barat", edit_number=2)],
     "messaging__message__unsent": [event(
         "message.unsent", "messenger:message_unsent:m_Q1w2E3r4T5y6", "m_Q1w2E3r4T5y6",
         at(2026, 1, 1, 4, 18, 20, ms=1), author_id=CITIZEN)],
