@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ingest.attachments import owe_downloads
 from ingest.batch_state import REMOVE_KINDS, BatchState
 from ingest.events import ParsedItem, UnsupportedItem
+from ingest.grace import GraceWindow
 from ingest.status_requests import StatusRequest
 from ingest.ticket_rules import apply_event
 from ntbcare.core.lifecycle import WITA, ensure_ticket_counter, reserve_ticket_numbers
@@ -51,14 +52,16 @@ class ApplyResult:
 
 
 def apply_batch(
-    session: Session, deliveries: Sequence[tuple[int, list[ParsedItem]]], *, page_id: str = ""
+    session: Session, deliveries: Sequence[tuple[int, list[ParsedItem]]], *, page_id: str = "",
+    grace: GraceWindow | None = None,
 ) -> ApplyResult:
-    """Apply the items of several deliveries, in order, with one round of lookups and one flush."""
+    """Apply the items of several deliveries, in order, with one round of lookups and one flush; ``grace`` says
+    whether tickets that wait for their words still wait (a writer's next comment joins them)."""
     items_ = [i for _, items in deliveries for i in items]
     received = _received_at(session, [delivery_id for delivery_id, _ in deliveries])
     for year in {moment.astimezone(WITA).year for moment in received.values()}:
         ensure_ticket_counter(session, year)  # before any new object, so no savepoint flushes a numberless ticket
-    state = BatchState(session, items_)
+    state = BatchState(session, items_, grace)
     receipt: dict[int, datetime] = {}  # id() of a new ticket -> when the delivery that opened it reached us
     duplicates: dict[int, list[str]] = defaultdict(list)
     with session.no_autoflush:
@@ -67,7 +70,8 @@ def apply_batch(
                 if _apply_item(state, delivery_id, item, page_id):
                     duplicates[delivery_id].append(item.dedup_key)
                 for ticket in state.new_tickets:
-                    receipt.setdefault(id(ticket), received[delivery_id])
+                    if id(ticket) not in receipt:  # deadlines count from here (routing), numbers take its year
+                        receipt[id(ticket)] = ticket.received_at = received[delivery_id]
         _number_new_tickets(session, state.new_tickets, receipt)
         _note_duplicates(session, deliveries, duplicates)
         owe_downloads(session, [m for m in state.messages.values() if m.id is None])  # this batch's messages

@@ -90,6 +90,8 @@ class NormalizedEvent:
     is_from_page: bool = False
     # Quick-reply or postback payload, echo metadata.
     payload: str | None = None
+    # Messenger edits: ``num_edit``, which orders the edits of one message (None when Facebook left it out).
+    edit_number: int | None = None
     # The raw item, kept for the record.
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

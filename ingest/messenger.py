@@ -171,6 +171,7 @@ def parse_message_edit(event: dict[str, Any], page_id: str, entry_time: Any) -> 
         author_id=psid,
         text=text,
         is_from_page=psid == page_id,
+        edit_number=int(number) if number.isdigit() and len(number) <= 9 else None,  # else ordered by time
         raw=event,
     )
 

@@ -23,6 +23,7 @@ from ingest.apply import ApplyResult, apply_batch
 from ingest.envelope import parse_delivery
 from ingest.errors import content_hash
 from ingest.events import ParsedItem, UnsupportedItem
+from ingest.grace import GraceWindow
 from ingest.sanitize import scrub
 from ingest.status_requests import StatusRequest
 from ntbcare.core.db import Database
@@ -79,23 +80,27 @@ def process_batch(
     chunk_size: int = 100,
     now: Callable[[], datetime] = utcnow,
     owe: Owe | None = None,
+    grace_seconds: float = 0.0,
 ) -> BatchResult:
     """Process pending deliveries, ``chunk_size`` per transaction (short write locks for SQLite); ``owe``
-    writes what the applied items owe inside that same transaction."""
+    writes what the applied items owe inside that same transaction. ``now`` is the caller's clock, also the
+    one that tells whether a ticket still waits ``grace_seconds`` for its words."""
     ids = sorted(set(delivery_ids))
     result = BatchResult()
     if not ids:
         return result
     count_attempt(db, ids)
     for start in range(0, len(ids), chunk_size):
-        _process_chunk(db, ids[start : start + chunk_size], page_id, max_attempts, now(), result, owe)
+        at = now()
+        _process_chunk(db, ids[start : start + chunk_size], page_id, max_attempts, at, result, owe,
+                       GraceWindow(grace_seconds, at))
     return result
 
 
 def _apply(session: Session, deliveries: list[tuple[int, list[ParsedItem]]], page_id: str, owe: Owe | None,
-           result: BatchResult) -> ApplyResult:
+           result: BatchResult, grace: GraceWindow | None = None) -> ApplyResult:
     """Apply items and owe what they cause, in the caller's savepoint: both happen or neither."""
-    applied = apply_batch(session, deliveries, page_id=page_id)
+    applied = apply_batch(session, deliveries, page_id=page_id, grace=grace)
     if owe is not None:
         result.reply_ids.extend(owe(session, applied))
     return applied
@@ -103,7 +108,7 @@ def _apply(session: Session, deliveries: list[tuple[int, list[ParsedItem]]], pag
 
 def _process_chunk(
     db: Database, ids: list[int], page_id: str, max_attempts: int, at: datetime, result: BatchResult,
-    owe: Owe | None = None,
+    owe: Owe | None = None, grace: GraceWindow | None = None,
 ) -> None:
     with db.scope() as session:
         rows = session.scalars(
@@ -124,12 +129,12 @@ def _process_chunk(
         owed_before = len(result.reply_ids)
         try:  # the fast path: the whole chunk at once
             with session.begin_nested():
-                applied = _apply(session, [(d.id, items) for d, items in parsed], page_id, owe, result)
+                applied = _apply(session, [(d.id, items) for d, items in parsed], page_id, owe, result, grace)
         except Exception as exc:
             del result.reply_ids[owed_before:]  # rolled back with the savepoint
             log.info("chunk of %d deliveries failed (%s); isolating the bad one", len(parsed), exc)
             for delivery, items in parsed:
-                _process_one(session, delivery, items, page_id, max_attempts, at, result, owe)
+                _process_one(session, delivery, items, page_id, max_attempts, at, result, owe, grace)
             return
         for delivery, items in parsed:
             _mark_done(delivery, len(items), at, result)
@@ -156,7 +161,7 @@ def _mark_done(delivery: Delivery, item_count: int, at: datetime, result: BatchR
 
 def _process_one(
     session: Session, delivery: Delivery, items: list[ParsedItem], page_id: str, max_attempts: int, at: datetime,
-    result: BatchResult, owe: Owe | None = None,
+    result: BatchResult, owe: Owe | None = None, grace: GraceWindow | None = None,
 ) -> None:
     error: Exception | None = None
     for _ in range(2):  # a second pass only after a concurrent writer inserted the same key first
@@ -164,12 +169,12 @@ def _process_one(
         try:
             try:
                 with session.begin_nested():
-                    applied = [_apply(session, [(delivery.id, items)], page_id, owe, result)]
+                    applied = [_apply(session, [(delivery.id, items)], page_id, owe, result, grace)]
             except UNSTORABLE_ERRORS as exc:
                 del result.reply_ids[owed_before:]
                 log.info("delivery %s has an unstorable item (%s); applying its items one by one", delivery.id,
                          type(exc).__name__)
-                applied = _apply_one_by_one(session, delivery.id, items, page_id, owe, result)
+                applied = _apply_one_by_one(session, delivery.id, items, page_id, owe, result, grace)
             _mark_done(delivery, len(items), at, result)
             for part in applied:
                 result.opened_ticket_ids.extend(part.opened_ticket_ids)
@@ -195,7 +200,8 @@ def _process_one(
 
 
 def _apply_one_by_one(session: Session, delivery_id: int, items: list[ParsedItem], page_id: str,
-                      owe: Owe | None = None, result: BatchResult | None = None) -> list[ApplyResult]:
+                      owe: Owe | None = None, result: BatchResult | None = None,
+                      grace: GraceWindow | None = None) -> list[ApplyResult]:
     """Each item in its own savepoint; one the database refuses is recorded as malformed with the reason, so
     whatever the scrubbing at the edge missed costs that item, never the rest of the delivery."""
     applied: list[ApplyResult] = []
@@ -204,7 +210,7 @@ def _apply_one_by_one(session: Session, delivery_id: int, items: list[ParsedItem
         owed_before = len(sink.reply_ids)
         try:
             with session.begin_nested():
-                applied.append(_apply(session, [(delivery_id, [item])], page_id, owe, sink))
+                applied.append(_apply(session, [(delivery_id, [item])], page_id, owe, sink, grace))
         except UNSTORABLE_ERRORS as exc:
             del sink.reply_ids[owed_before:]
             log.warning("delivery %s: item %s not stored: %s", delivery_id, item.dedup_key[:80], type(exc).__name__)

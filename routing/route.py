@@ -93,7 +93,7 @@ def apply_classification(session: Session, ticket: Ticket, verdict: Classificati
         transition(session, ticket, TicketStatus.NOT_COMPLAINT, actor="classifier", action="classified",
                    detail={"confidence": verdict.confidence})
         return None
-    ticket.deadline_at = deadline_for(ticket.tier, ticket.opened_at, policy)
+    ticket.deadline_at = deadline_for(ticket.tier, ticket.received_at, policy)  # our clock, not the payload's
     if not ticket.text.strip():
         put_in_review(session, ticket, "no_text")
         return None

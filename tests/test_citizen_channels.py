@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from ntbcare.core.models import (
@@ -19,6 +20,7 @@ from ntbcare.core.models import (
     TicketStatus,
     utcnow,
 )
+from routing.deadlines import deadline_for
 from tests.conftest import drain, fixture_bytes
 
 PAGE_OWN_OLDER_FORM = ("feed__comment__add__from_page__older_form", "feed__photo__add__from_page__older_form",
@@ -150,3 +152,77 @@ def test_a_photo_with_no_text_after_the_grace_goes_to_review_never_chatter(post,
     runtime.pipeline.route(older_than=0)
     [ticket] = tickets(runtime)
     assert (ticket.status, ticket.review_reason) == (TicketStatus.REVIEW, "no_text")
+
+
+def test_a_very_short_text_waits_for_the_words_that_follow(post, runtime):
+    deliver(post, runtime, messenger("m_short1", text="Min, tolong"), route=True)
+    [ticket] = tickets(runtime)
+    assert ticket.status == TicketStatus.NEW  # two words: not classified on their own
+    with runtime.db.session() as session:
+        assert session.get(TicketHold, ticket.id) is not None
+    text = "Lampu jalan di Jalan Pejanggik Mataram mati sejak seminggu, gelap dan rawan begal"
+    deliver(post, runtime, messenger("m_short2", text=text, ms=40_000), route=True)
+    [ticket] = tickets(runtime)
+    assert ticket.status not in (TicketStatus.NEW, TicketStatus.NOT_COMPLAINT)
+    assert ticket.text.splitlines() == ["Min, tolong", text]
+    with runtime.db.session() as session:
+        assert session.get(TicketHold, ticket.id) is None
+
+
+PHOTO_COMMENT = ("feed__comment__add__photo", "feed__comment__add__after_photo")
+
+
+@pytest.mark.parametrize("form", ["", "__older_form"])
+def test_a_photo_comment_and_the_authors_next_comment_on_the_post_are_one_ticket(post, runtime, form):
+    photo, words = (name + form for name in PHOTO_COMMENT)
+    deliver(post, runtime, photo, route=True)
+    [ticket] = tickets(runtime)
+    assert ticket.status == TicketStatus.NEW
+    deliver(post, runtime, words, route=True)
+    [ticket] = tickets(runtime)  # joined the waiting photo, not a second ticket
+    assert ticket.status not in (TicketStatus.NEW, TicketStatus.NOT_COMPLAINT)
+    assert "Lendang Bajur" in ticket.text and [a["type"] for a in ticket.attachments] == ["photo"]
+    with runtime.db.session() as session:
+        assert session.get(TicketHold, ticket.id) is None
+        kinds = session.scalars(select(TicketMessage.kind).where(TicketMessage.ticket_id == ticket.id)).all()
+    assert sorted(kinds) == ["comment", "comment"]
+
+
+def test_a_photo_comment_and_its_words_in_one_delivery_are_one_ticket(post, runtime):
+    photo, words = (json.loads(fixture_bytes(name)) for name in PHOTO_COMMENT)
+    photo["entry"][0]["changes"] += words["entry"][0]["changes"]
+    deliver(post, runtime, photo, route=True)
+    [ticket] = tickets(runtime)
+    assert ticket.status not in (TicketStatus.NEW, TicketStatus.NOT_COMPLAINT)
+    assert "Lendang Bajur" in ticket.text and len(ticket.attachments) == 1
+
+
+def test_after_the_window_or_from_someone_else_the_next_comment_is_its_own_ticket(post, runtime):
+    deliver(post, runtime, "feed__comment__add__photo", route=True)
+    other = json.loads(fixture_bytes("feed__comment__add__after_photo"))
+    other["entry"][0]["changes"][0]["value"].update({"from": {"id": "7300000000000099", "name": "Inaq Sumi"},
+                                                     "comment_id": "555000000000111_888000000000008"})
+    deliver(post, runtime, other, route=True)
+    assert len(tickets(runtime)) == 2  # another citizen's comment never joins the photo
+    with runtime.db.scope() as session:
+        session.execute(update(TicketHold).values(until=utcnow() - timedelta(seconds=1)))
+    deliver(post, runtime, "feed__comment__add__after_photo", route=True)
+    assert len(tickets(runtime)) == 3  # the wait is over: the words are a ticket of their own
+    runtime.pipeline.route(older_than=0)
+    assert tickets(runtime)[0].review_reason == "no_text"  # and the photo goes to operators, never chatter
+
+
+def test_the_deadline_counts_from_receipt_not_from_an_old_payload_clock(post, runtime):
+    written = utcnow() - timedelta(days=30)  # a payload whose own clock is a month old (a late retry, a replay)
+    body = messenger("m_old1", text="Jalan provinsi di Desa Sembalun rusak parah dan berlubang, mohon segera "
+                                    "diperbaiki Dinas PUPR")
+    event = body["entry"][0]["messaging"][0]
+    event["timestamp"] = body["entry"][0]["time"] = int(written.timestamp() * 1000)
+    deliver(post, runtime, body, route=True)
+    [ticket] = tickets(runtime)
+    with runtime.db.session() as session:
+        received = session.scalars(select(Delivery.received_at)).one()
+    assert abs((ticket.opened_at - written).total_seconds()) < 1  # the citizen's time, for display
+    assert ticket.received_at == received
+    assert ticket.deadline_at == deadline_for(ticket.tier, received, runtime.pipeline.deadline_policy)
+    assert ticket.deadline_at > utcnow()  # not overdue at birth

@@ -115,13 +115,18 @@ def test_what_counts_as_saying_it_is_not_fixed(text: str, expected: bool) -> Non
 
 
 PAGE_ANSWER = "555000000000111_888000000000050"  # the page's public answer under the citizen's comment
+COMMENT = "555000000000111_888000000000001"  # the citizen's comment that opened the ticket
+POST = "104000000000001_555000000000111"
 
 
-def comment_reply(n: int, text: str, parent: str = PAGE_ANSWER) -> dict:
+def comment_reply(n: int, text: str, parent: str = COMMENT, author: str = "7300000000000042") -> dict:
+    """A citizen's comment on the page's post; ``parent`` is what Facebook names: a reply under the page's answer
+    arrives flattened under the citizen's own comment (``COMMENT``), a reply to the answer itself is rarer."""
     stamp = int(utcnow().timestamp())
-    value = {"from": {"id": "7300000000000042", "name": "Baiq Nurul"}, "message": text, "item": "comment",
-             "verb": "add", "post_id": "104000000000001_555000000000111", "parent_id": parent,
-             "comment_id": f"555000000000111_88800000000006{n}", "created_time": stamp}
+    value = {"from": {"id": author, "name": "Baiq Nurul"}, "message": text, "item": "comment",
+             "verb": "add", "post_id": POST, "parent_id": parent,
+             "comment_id": COMMENT if parent == POST else f"555000000000111_88800000000006{n}",
+             "created_time": stamp}
     return {"object": "page", "entry": [{"id": "104000000000001", "time": stamp,
                                          "changes": [{"field": "feed", "value": value}]}]}
 
@@ -135,9 +140,10 @@ def answered_comment(post, runtime) -> Ticket:  # type: ignore[no-untyped-def]
 
         seed_agencies(session, load_registry())
         session.execute(update(Agency).where(Agency.code == "PLN").values(emails=["pengaduan@pln-ntb.test"]))
-    deliver(post, runtime, comment_reply(0, COMPLAINT, parent="104000000000001_555000000000111"))
+    deliver(post, runtime, comment_reply(0, COMPLAINT, parent=POST))
     with runtime.db.scope() as session:
         ticket = session.scalars(select(Ticket)).one()
+        assert ticket.comment_id == COMMENT
         ticket.status, ticket.answered_at = TicketStatus.ANSWERED, utcnow()
         session.add(Reply(key="answer:1", ticket=ticket, kind="answer", channel="comment_reply",
                           target_id=ticket.comment_id, text="Tanggapan PLN", status="sent", attempts=1,
@@ -147,8 +153,14 @@ def answered_comment(post, runtime) -> Ticket:  # type: ignore[no-untyped-def]
     return ticket
 
 
-def test_a_reply_under_the_pages_answer_saying_not_fixed_reopens_the_ticket(post, runtime, answered_comment):
-    deliver(post, runtime, comment_reply(1, "belum diperbaiki pak, masih gelap"))
+def close(runtime, ticket: Ticket) -> None:  # type: ignore[no-untyped-def]
+    with runtime.db.scope() as session:
+        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(status=TicketStatus.CLOSED))
+
+
+@pytest.mark.parametrize("parent", [COMMENT, PAGE_ANSWER], ids=["flattened", "under_the_answer"])
+def test_a_reply_under_the_pages_answer_saying_not_fixed_reopens_the_ticket(post, runtime, answered_comment, parent):
+    deliver(post, runtime, comment_reply(1, "belum diperbaiki pak, masih gelap", parent=parent))
     with runtime.db.session() as session:
         [ticket] = session.scalars(select(Ticket)).all()  # joined, not a new ticket
         assert ticket.status == TicketStatus.ROUTED and ticket.link_version == answered_comment.link_version + 1
@@ -156,10 +168,58 @@ def test_a_reply_under_the_pages_answer_saying_not_fixed_reopens_the_ticket(post
         assert session.scalars(select(Rating.value)).all() == ["belum_selesai"]
 
 
-def test_an_unclear_reply_under_the_pages_answer_goes_to_operators_to_confirm(post, runtime, answered_comment):
+@pytest.mark.parametrize("name", ["feed__comment__reply__under_answer",
+                                  "feed__comment__reply__under_answer__older_form"])
+def test_the_flattened_reply_facebook_delivers_reopens_the_answered_ticket(post, runtime, answered_comment, name):
+    deliver(post, runtime, name)
+    with runtime.db.session() as session:
+        [ticket] = session.scalars(select(Ticket)).all()
+        assert ticket.status == TicketStatus.ROUTED and "masih gelap" in ticket.text
+        assert session.scalars(select(Rating.value)).all() == ["belum_selesai"]
+        keys = session.scalars(select(OutboundMail.key).where(OutboundMail.kind == "forward")).all()
+        assert sorted(keys) == [f"forward:{ticket.id}:PLN:1", f"forward:{ticket.id}:PLN:2"]  # a fresh link
+
+
+@pytest.mark.parametrize("parent", [COMMENT, PAGE_ANSWER], ids=["flattened", "under_the_answer"])
+def test_an_unclear_reply_under_the_pages_answer_goes_to_operators_to_confirm(post, runtime, answered_comment, parent):
     deliver(post, runtime, comment_reply(2, "Kok masih begini ya, saya sudah menunggu dari bulan lalu, kapan "
-                                            "petugasnya datang lagi ke dusun kami?"))
+                                            "petugasnya datang lagi ke dusun kami?", parent=parent))
     with runtime.db.session() as session:
         [ticket] = session.scalars(select(Ticket)).all()
         assert (ticket.status, ticket.review_reason) == (TicketStatus.REVIEW, "maybe_not_fixed")
         assert session.scalars(select(Rating)).all() == []
+
+
+def test_a_reply_saying_not_fixed_under_a_closed_comment_ticket_reopens_it(post, runtime, answered_comment):
+    close(runtime, answered_comment)
+    deliver(post, runtime, comment_reply(3, "masih rusak pak", parent=COMMENT))
+    with runtime.db.session() as session:
+        [ticket] = session.scalars(select(Ticket)).all()
+        assert ticket.status == TicketStatus.ROUTED and ticket.link_version == answered_comment.link_version + 1
+        assert session.scalars(select(Rating.value)).all() == ["belum_selesai"]
+
+
+NEW_PROBLEM = "Sekarang lampu jalan di depan SDN 3 Cakranegara yang mati, sudah seminggu gelap gulita"
+
+
+@pytest.mark.parametrize("parent", [COMMENT, PAGE_ANSWER], ids=["flattened", "under_the_answer"])
+def test_writing_again_under_a_closed_comment_ticket_starts_a_new_ticket(post, runtime, answered_comment, parent):
+    close(runtime, answered_comment)
+    deliver(post, runtime, comment_reply(4, NEW_PROBLEM, parent=parent))
+    deliver(post, runtime, comment_reply(5, "Tepatnya di Jalan Pejanggik, dekat pertigaan", parent=parent))
+    with runtime.db.session() as session:
+        old, new = session.scalars(select(Ticket).order_by(Ticket.id)).all()
+        assert old.status == TicketStatus.CLOSED and old.text == COMPLAINT
+        assert (new.channel, new.comment_id, new.post_id) == ("comment", "555000000000111_888000000000064", POST)
+        # the same citizen's next reply in that thread joins the new ticket, as Messenger joins the open one
+        assert new.text.splitlines() == [NEW_PROBLEM, "Tepatnya di Jalan Pejanggik, dekat pertigaan"]
+        assert new.citizen_id == old.citizen_id
+        assert session.scalars(select(Rating)).all() == []
+
+
+def test_a_reply_under_an_answered_comment_ticket_that_says_nothing_of_the_answer_joins_it(
+        post, runtime, answered_comment):
+    deliver(post, runtime, comment_reply(6, "Terima kasih banyak atas tanggapannya, PLN", parent=COMMENT))
+    with runtime.db.session() as session:
+        [ticket] = session.scalars(select(Ticket)).all()
+        assert ticket.status == TicketStatus.ANSWERED and "Terima kasih" in ticket.text

@@ -101,6 +101,15 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         "comment.add", "555000000000111_888000000000004", at(2026, 1, 1, 0, 58, 18),
         attachments=(Attachment("photo", f"{CDN}/t39.30808-6/471234567_comment_n.jpg?stp=dst-jpg_s720x720"
                                 "&_nc_cat=105"),))],
+    # The second comment of the photo's author a minute later: the words that join the photo's ticket.
+    "feed__comment__add__after_photo": [comment(
+        "comment.add", "555000000000111_888000000000006", at(2026, 1, 1, 0, 59, 18), author_name="Lalu Ahmad",
+        text="Jembatan gantung di Dusun Lendang Bajur papannya lapuk, kemarin ada anak sekolah jatuh",
+        permalink="https://www.facebook.com/ntbcare/posts/pfbid0abc")],
+    # A reply under the page's answer, as Facebook delivers it: flattened under the citizen's own comment.
+    "feed__comment__reply__under_answer": [comment(
+        "comment.add", "555000000000111_888000000000007", at(2026, 1, 2), parent_id=COMMENT1,
+        author_id="7300000000000042", author_name="Baiq Nurul", text="belum diperbaiki pak, masih gelap")],
     "feed__comment__add__video": [comment(
         "comment.add", "555000000000111_888000000000005", at(2026, 1, 1, 0, 59, 58),
         text="Lihat sendiri kondisinya pak",
@@ -253,7 +262,12 @@ EXPECTED.update({
     # Messenger: edits keep a key per edit, unsent messages are marked, attachments keep what was sent.
     "messaging__message_edit": [event(
         "message.edited", "messenger:message_edit:m_Q1w2E3r4T5y6:1", "m_Q1w2E3r4T5y6",
-        at(2026, 1, 1, 4, 16, 40, ms=1), author_id=CITIZEN, text="Saya mau lapor pungli di kantor Desa Lingsar")],
+        at(2026, 1, 1, 4, 16, 40, ms=1), author_id=CITIZEN, text="Saya mau lapor pungli di kantor Desa Lingsar",
+        edit_number=1)],
+    "messaging__message_edit__second": [event(
+        "message.edited", "messenger:message_edit:m_Q1w2E3r4T5y6:2", "m_Q1w2E3r4T5y6",
+        at(2026, 1, 1, 4, 17, 30, ms=1), author_id=CITIZEN,
+        text="Saya mau lapor pungli di kantor Desa Lingsar, Lombok Barat", edit_number=2)],
     "messaging__message__unsent": [event(
         "message.unsent", "messenger:message_unsent:m_Q1w2E3r4T5y6", "m_Q1w2E3r4T5y6",
         at(2026, 1, 1, 4, 18, 20, ms=1), author_id=CITIZEN)],

@@ -238,7 +238,7 @@ def test_a_failing_delivery_is_retried_then_marked_failed_with_its_error(post, r
     from ntbcare.cli import cli
 
     env = {"DATABASE_URL": runtime.settings.database_url,
-           **{k: BASE_ENV[k] for k in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY")}}
+           **{k: BASE_ENV[k] for k in ("FB_APP_SECRET", "FB_VERIFY_TOKEN", "SECRET_KEY", "FB_PAGE_ID")}}
     result = CliRunner().invoke(cli, ["deliveries", "retry", str(delivery_id)], env=env)
     assert result.exit_code == 0, result.output
     drain(runtime)

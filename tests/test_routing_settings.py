@@ -42,7 +42,8 @@ def test_configured_tier_hours_replace_the_defaults() -> None:
 
 
 def _route_one(settings: Settings, db: Database, number: int, *, urgent: bool) -> datetime | None:
-    """Open a ticket on MONDAY_9, route it to PLN the way Pipeline.route does, return its deadline."""
+    """Open a ticket that reached us on MONDAY_9, route it to PLN the way Pipeline.route does, return its
+    deadline."""
     verdict = Classification(complaint=True, agency="PLN", confidence=0.97,
                              candidates=[{"agency": "PLN", "score": 0.97}], location=None, location_detail=None,
                              urgent=urgent, abstain_reason=None)
@@ -52,7 +53,8 @@ def _route_one(settings: Settings, db: Database, number: int, *, urgent: bool) -
             session.add(Agency(code="PLN", name="PLN UID NTB", kind="partner", emails=["pengaduan@pln-ntb.test"]))
         ticket = Ticket(number=f"NTB-2026-{number:06d}", channel="messenger", text="listrik padam sejak pagi",
                         origin_id=f"m_citizen_{number}", psid=f"7000000000{number:05d}",
-                        opened_at=MONDAY_9.astimezone(UTC), last_citizen_message_at=MONDAY_9.astimezone(UTC))
+                        opened_at=MONDAY_9.astimezone(UTC), received_at=MONDAY_9.astimezone(UTC),
+                        last_citizen_message_at=MONDAY_9.astimezone(UTC))
         session.add(ticket)
         session.flush()
         result = apply_verdicts(session, [(ticket.id, ticket.text)], [verdict], policy, MONDAY_9.astimezone(UTC))

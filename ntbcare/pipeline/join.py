@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -65,12 +65,14 @@ def deadline_policy_for(settings: Settings) -> DeadlinePolicy:
 @dataclass
 class Pipeline:
     """One process's view of the pipeline. ``route_queue`` hands new tickets to a routing job of their own
-    (RQ workers); without it they are routed right after they are opened (embedded queue, CLI, tests)."""
+    (RQ workers); without it they are routed right after they are opened (embedded queue, CLI, tests).
+    ``clock`` is the pipeline's now: the photo's wait is set, checked and joined by it (a test drives it)."""
 
     settings: Settings
     db: Database
     route_queue: RouteQueue | None = None
     media_fetcher: CdnFetcher | None = None  # None: Facebook's CDN as the service reaches it (tests: a stand-in)
+    clock: Callable[[], datetime] = utcnow
     _policy: DeadlinePolicy | None = field(default=None, init=False, repr=False)
 
     @property
@@ -86,7 +88,8 @@ class Pipeline:
     def ingest(self, delivery_ids: list[int]) -> BatchResult:
         """Stored deliveries → events and tickets; new tickets go on to routing, status requests get answers."""
         result = process_batch(self.db, delivery_ids, page_id=self.settings.fb_page_id,
-                               max_attempts=self.settings.max_delivery_attempts, owe=self.owe_for_ingested)
+                               max_attempts=self.settings.max_delivery_attempts, owe=self.owe_for_ingested,
+                               now=self.clock, grace_seconds=self.settings.attachment_grace_seconds)
         deliveries_failed(len(result.failed))
         log.info("deliveries: %d done, %d failed, %d retry later, %d skipped; %d tickets opened",
                  len(result.done), len(result.failed), len(result.retry_later), len(result.skipped),
@@ -117,14 +120,14 @@ class Pipeline:
         return [reply.id for reply in owed]
 
     def hold_for_text(self, session: Session, applied: ApplyResult) -> list[int]:
-        """New tickets opened by a photo with no or few words wait ATTACHMENT_GRACE_SECONDS for their text."""
+        """New tickets opened by a photo or fewer than four words wait ATTACHMENT_GRACE_SECONDS for their text."""
         session.flush()  # the new tickets' ids
-        return hold_new_tickets(session, applied.new_tickets, utcnow(), self.settings.attachment_grace_seconds)
+        return hold_new_tickets(session, applied.new_tickets, self.clock(), self.settings.attachment_grace_seconds)
 
     def reopen_not_fixed(self, session: Session, applied: ApplyResult) -> list[Reply | None]:
         """Tickets the citizen says are not fixed go back to their agency (fresh link, deadline from now); the
         forward e-mail is sent by the next mail round, the citizen is told in Messenger."""
-        now = utcnow()
+        now = self.clock()
         notices = []
         for ticket in dict.fromkeys(applied.reopened):
             reopen_not_fixed(session, ticket, self.deadline_policy, now)
@@ -149,7 +152,7 @@ class Pipeline:
     def route(self, ticket_ids: list[int] | None = None, *, older_than: float = 0.0) -> RouteResult:
         """Classify tickets still ``new``, then in one transaction apply the verdicts and owe the forward
         e-mails and the acknowledgements of the complaints; send both after the commit."""
-        now = utcnow()
+        now = self.clock()
         rows = tickets_to_route(self.db, ticket_ids, older_than=older_than, now=now)
         if not rows:
             return RouteResult()

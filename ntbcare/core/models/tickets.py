@@ -83,7 +83,10 @@ class Ticket(Base):
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the citizen wrote it
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the citizen wrote it (the payload's clock)
+    # When the delivery that opened it reached us (revision 0010): deadlines count from here, since a payload's
+    # own timestamp may be old (a late retry, a replay) or zero.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_citizen_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
