@@ -35,7 +35,7 @@ from ntbcare.core.db import Database  # noqa: E402
 from ntbcare.core.migrate import upgrade  # noqa: E402
 from ntbcare.core.models import Agency, AgencyAnswer, AuditEntry, Ticket, utcnow  # noqa: E402
 from ntbcare.core.settings import Settings  # noqa: E402
-from ntbcare.pipeline.accountability.figures import clear_cache  # noqa: E402
+from ntbcare.pipeline.accountability.cache import clear_cache  # noqa: E402
 from ntbcare.pipeline.dispatch import InlineDispatcher  # noqa: E402
 from ntbcare.pipeline.runtime import Runtime  # noqa: E402
 from ntbcare.web.open311 import clear_read_cache  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 
 from ntbcare.core.db import Database
 from ntbcare.core.migrate import upgrade
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import RecordingDispatcher, make_settings, service_unavailable
 from tests.public_seed import CORPUS, seed_month

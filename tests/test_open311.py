@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from ntbcare.core.models import Ticket, utcnow
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.pipeline.accountability.open311 import REQUEST_FIELDS
 from ntbcare.web.open311 import clear_read_cache
 from tests.public_seed import seed_month

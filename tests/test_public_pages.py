@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.web.open311 import clear_read_cache
 from tests.public_seed import CORPUS, seed_month
 
