@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from ntbcare.core.models import Agency, Ticket, TicketStatus, utcnow
 from ntbcare.pipeline.accountability.apikeys import find_active
-from ntbcare.pipeline.accountability.intake import ServiceRequest, open_ticket
+from ntbcare.pipeline.accountability.intake import open_ticket
 from ntbcare.pipeline.accountability.listing import published, views
 from ntbcare.pipeline.accountability.open311 import (
     JURISDICTION,
@@ -36,14 +36,13 @@ from ntbcare.pipeline.accountability.open311 import (
     to_xml,
 )
 from ntbcare.web.context import current_runtime
+from ntbcare.web.open311_fields import raw_form, validate_post
 
 log = logging.getLogger(__name__)
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 WRITES_PER_KEY = parse("30/minute")
 READ_CACHE_SECONDS = 60.0
-MAX_DESCRIPTION = 8000
-MAX_ADDRESS = 500
 NOTICE = "Laporan diterima NTB Care dan diteruskan ke instansi yang berwenang."
 _read_cache: dict[str, tuple[float, str]] = {}
 _read_lock = threading.Lock()
@@ -202,50 +201,11 @@ def _limits() -> WriteLimits:
     return limits
 
 
-def _coordinate(value: str | None, name: str, bound: float) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a decimal number (WGS84)") from None
-    if not math.isfinite(number) or abs(number) > bound:
-        raise Open311Error(400, f"{name} must lie between -{bound:g} and {bound:g}")
-    return number
-
-
-def validate_post(form: Any, known_codes: set[str]) -> ServiceRequest:
-    """Every field checked, the first problem named (a 400 the client can act on)."""
-    code = (form.get("service_code") or "").strip()
-    if not code:
-        raise Open311Error(400, "service_code is required (see services.json)")
-    if code not in known_codes:
-        raise Open311Error(400, f"service_code {code!r} is not a service of this server (see services.json)")
-    lat = _coordinate(form.get("lat"), "lat", 90)
-    lon = _coordinate(form.get("long"), "long", 180)
-    if (lat is None) != (lon is None):
-        raise Open311Error(400, "lat and long must be given together")
-    address = (form.get("address_string") or "").strip()
-    if len(address) > MAX_ADDRESS:
-        raise Open311Error(400, f"address_string is longer than {MAX_ADDRESS} characters")
-    if lat is None and not address:
-        if form.get("address_id"):
-            raise Open311Error(400, "address_id is not supported: send lat and long or address_string")
-        raise Open311Error(400, "a location is required: lat and long, or address_string")
-    description = (form.get("description") or "").strip()
-    if not description:
-        raise Open311Error(400, "description is required: what is wrong, and where")
-    if len(description) > MAX_DESCRIPTION:
-        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
-    return ServiceRequest(service_code=code, description=description, lat=lat, long=lon,
-                          address_string=address or None)
-
-
 @bp.post("/requests.<fmt>")
 @_guarded
 def requests_create(fmt: str) -> ResponseReturnValue:
-    form = request.form
-    _jurisdiction(form)
+    form = raw_form()  # as sent: a control character is refused below, not quietly dropped
+    _jurisdiction(request.form)
     runtime = current_runtime()
     with runtime.db.scope() as session:
         key = find_active(session, (form.get("api_key") or "").strip())
