@@ -206,3 +206,24 @@ def test_a_control_character_in_a_stored_text_never_breaks_requests_xml(client, 
         [request] = [r for r in root if r.findtext("service_request_id") == "NTB-2026-000777"]
         assert request.findtext("description") == "Lampu jalan mati di Ampenan"
         assert request.findtext("status_notes") == "Sudah diperbaiki"
+
+
+def test_a_revoked_keys_name_gets_a_fresh_key_and_an_active_one_must_be_revoked_first(  # type: ignore[no-untyped-def]
+        client, runtime, database_url: str, key: str) -> None:
+    env = {**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""}
+    refused = CliRunner().invoke(cli, ["apikeys", "add", "ntbcare-app"], env=env)
+    assert refused.exit_code == 1 and "is active: revoke it first" in refused.output
+    assert "apikeys revoke ntbcare-app" in refused.output
+    with runtime.db.session() as s:
+        old_hash = s.scalars(select(ApiKey)).one().key_hash
+    cli_ok(database_url, "apikeys", "revoke", "ntbcare-app")
+    result = CliRunner().invoke(cli, ["apikeys", "add", "ntbcare-app"], env=env)
+    assert result.exit_code == 0, result.output
+    fresh = result.stdout.strip()
+    assert fresh != key and "revoked key of ntbcare-app was replaced" in result.stderr
+    with runtime.db.session() as s:
+        [row] = s.scalars(select(ApiKey)).all()
+        assert row.key_hash != old_hash and row.revoked_at is None and row.last_used_at is None
+    assert json.loads(cli_ok(database_url, "apikeys", "list", "--json"))[0]["active"] is True
+    assert client.post("/open311/v2/requests.json", data={**VALID, "api_key": key}).status_code == 403  # old: never
+    assert client.post("/open311/v2/requests.json", data={**VALID, "api_key": fresh}).status_code == 200
