@@ -43,7 +43,7 @@ def test_due_on_the_first_working_day_from_seven() -> None:
     assert recap.recap_due(calendar, FIRST_WORKING_DAY_JAN)
     assert not recap.recap_due(calendar, datetime(2027, 1, 4, 6, 59, tzinfo=WITA))
     assert not recap.recap_due(calendar, datetime(2027, 1, 1, 9, 0, tzinfo=WITA))  # New Year's Day
-    assert not recap.recap_due(calendar, datetime(2027, 1, 5, 9, 0, tzinfo=WITA))
+    assert recap.recap_due(calendar, datetime(2027, 1, 5, 9, 0, tzinfo=WITA))  # later too (owed until recorded)
     assert recap.recap_due(calendar, datetime(2026, 12, 1, 23, 59, tzinfo=WITA))  # a Tuesday
 
 
@@ -70,6 +70,44 @@ def test_report_command_writes_html_csv_and_pdf(db: Database, database_url: str,
         assert_no_personal_data(pdf_text(data) if fmt == "pdf" else data.decode("utf-8"), fmt)
     bad = CliRunner().invoke(cli, ["report", "monthly", "--month", "12-2026"], env=env)
     assert bad.exit_code == 1 and "--month" in bad.output
+
+
+def test_a_sweeper_down_all_the_first_working_day_still_owes_the_recap_once(db: Database, database_url: str) -> None:
+    settings = make_settings(DATABASE_URL=database_url, OPERATOR_EMAILS="ops@diskominfotik.test")
+    seed_month(db, settings)
+    policy = deadline_policy_for(settings)
+    assert recap.owe_monthly_recap(db, settings, policy, datetime(2027, 1, 4, 6, 59, tzinfo=WITA)) == []  # not yet
+    back = datetime(2027, 1, 12, 10, 0, tzinfo=WITA)  # down from before 4 January until the 12th
+    [mail_id] = recap.owe_monthly_recap(db, settings, policy, back)
+    assert recap.owe_monthly_recap(db, settings, policy, back) == []
+    assert recap.owe_monthly_recap(db, settings, policy, datetime(2027, 1, 20, 9, 0, tzinfo=WITA)) == []
+    with db.session() as s:
+        rows = s.scalars(select(OutboundMail).where(OutboundMail.kind == "recap")).all()
+        assert [(r.id, r.key) for r in rows] == [(mail_id, "recap:2026-12")]
+
+
+def test_two_sweepers_racing_late_in_the_month_owe_one_recap(db: Database, database_url: str) -> None:
+    settings = make_settings(DATABASE_URL=database_url, OPERATOR_EMAILS="ops@diskominfotik.test")
+    seed_month(db, settings)
+    policy = deadline_policy_for(settings)
+    racers = [Database(database_url) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    owed: list[list[int]] = []
+
+    def owe(other: Database) -> None:
+        barrier.wait()
+        owed.append(recap.owe_monthly_recap(other, settings, policy, datetime(2027, 1, 27, 15, 0, tzinfo=WITA)))
+
+    threads = [threading.Thread(target=owe, args=(other,)) for other in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for other in racers:
+        other.dispose()
+    assert sorted(len(ids) for ids in owed) == [0, 1]
+    with db.session() as s:
+        assert len(s.scalars(select(OutboundMail).where(OutboundMail.key == "recap:2026-12")).all()) == 1
 
 
 @pytest.mark.parametrize("racers", [2])

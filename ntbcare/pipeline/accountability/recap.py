@@ -2,8 +2,8 @@
 ten oldest open complaints, as HTML, CSV or PDF (WeasyPrint with Debian's fonts), and e-mailed on the first
 working day of each month to ``OPERATOR_EMAILS`` and every agency head.
 
-The e-mail is an outbox row keyed ``recap:<YYYY-MM>`` like every e-mail, so however many sweepers run that day
-it is owed, and sent, once. It is built when it is sent, from the same figures as the public page; like the
+The e-mail is an outbox row keyed ``recap:<YYYY-MM>`` like every e-mail, owed from 07:00 on the first working day
+until that row exists, so however many sweepers run (or however late one comes back) it is owed, and sent, once. It is built when it is sent, from the same figures as the public page; like the
 page it holds nothing personal (texts scrubbed, withheld tickets only counted).
 """
 
@@ -40,10 +40,11 @@ def first_working_day(calendar: WorkingCalendar, year: int, month: int) -> datet
 
 
 def recap_due(calendar: WorkingCalendar, now: datetime) -> bool:
-    """On the month's first working day, from 07:00 WITA until midnight."""
+    """From 07:00 WITA on the month's first working day on: a sweeper down all that day still owes last month's
+    recap when it comes back (the outbox key keeps it to one e-mail)."""
     local = now.astimezone(WITA)
     first = first_working_day(calendar, local.year, local.month).astimezone(WITA).date()
-    return local.date() == first and local.time() >= RECAP_STARTS
+    return local >= datetime.combine(first, RECAP_STARTS, tzinfo=WITA)
 
 
 def recap_recipients(session: Session, settings: Settings) -> list[str]:
@@ -54,17 +55,19 @@ def recap_recipients(session: Session, settings: Settings) -> list[str]:
 
 def owe_monthly_recap(db: Database, settings: Settings, policy: DeadlinePolicy,
                       now: datetime | None = None) -> list[int]:
-    """On the first working day, owe last month's recap (once per month); returns the new mail's id."""
+    """From the first working day on, owe last month's recap while none is recorded (once per month, however
+    many sweepers race: the key is unique); returns the new mail's id."""
     at = now or utcnow()
     if not recap_due(policy.calendar, at):
         return []
-    period = previous_month(at)
+    key = f"recap:{previous_month(at).first:%Y-%m}"
     with db.scope() as session:
+        if session.scalar(select(OutboundMail.id).where(OutboundMail.key == key)) is not None:
+            return []  # the common case on every sweep after the first: one indexed look-up
         recipients = recap_recipients(session, settings)
         if not recipients:
             return []
-        mail = add_mail(session, key=f"recap:{period.first:%Y-%m}", kind="recap", ticket=None, agency_code=None,
-                        recipients=recipients)
+        mail = add_mail(session, key=key, kind="recap", ticket=None, agency_code=None, recipients=recipients)
         if mail is None:
             return []
         session.flush()
