@@ -12,14 +12,17 @@ import pytest
 
 from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.web.open311 import clear_read_cache
-from tests.public_seed import CORPUS, seed_month
+from tests.public_seed import CORPUS, NOW, seed_month
 
 DECEMBER = "bulan=2026-12"
 SPAN = "start_date=2026-11-15T00:00:00%2B08:00&end_date=2027-01-01T00:00:00%2B08:00"
 
 
 @pytest.fixture
-def seeded(client, runtime):  # type: ignore[no-untyped-def]
+def seeded(client, runtime, monkeypatch):  # type: ignore[no-untyped-def]
+    # The figures are as of the fixture's moment (30 Dec 12:00 WITA): which tickets are past their deadline
+    # depends on it, and the wall clock may still be inside December.
+    monkeypatch.setattr("ntbcare.web.transparency.utcnow", lambda: NOW)
     ids = seed_month(runtime.db, runtime.settings)
     clear_cache()
     clear_read_cache()
