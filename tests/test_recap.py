@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import email
+import importlib
 import io
+import re
 import threading
 from datetime import datetime
 from email.policy import default as default_policy
@@ -23,7 +25,7 @@ from ntbcare.core.models import OutboundMail
 from ntbcare.pipeline.accountability import recap
 from ntbcare.pipeline.join import Pipeline, deadline_policy_for
 from tests.conftest import BASE_ENV, make_settings
-from tests.public_seed import CORPUS, WITA, seed_month
+from tests.public_seed import CORPUS, NOW, WITA, seed_month
 from tests.servers import RecordingHandler, smtp_server
 
 FIRST_WORKING_DAY_JAN = datetime(2027, 1, 4, 7, 30, tzinfo=WITA)  # 1 Jan holiday, 2-3 weekend
@@ -47,7 +49,9 @@ def test_due_on_the_first_working_day_from_seven() -> None:
     assert recap.recap_due(calendar, datetime(2026, 12, 1, 23, 59, tzinfo=WITA))  # a Tuesday
 
 
-def test_report_command_writes_html_csv_and_pdf(db: Database, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_command_writes_html_csv_and_pdf(db: Database, database_url: str, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # As of the fixture's moment (30 Dec 12:00); ntbcare.cli.report is also the name of the click group.
+    monkeypatch.setattr(importlib.import_module("ntbcare.cli.report"), "utcnow", lambda: NOW)
     seed_month(db, make_settings(DATABASE_URL=database_url))
     env = {**BASE_ENV, "DATABASE_URL": database_url, "REDIS_URL": ""}
     outputs = {}
@@ -151,7 +155,14 @@ def test_recap_is_mailed_once_when_two_sweepers_race(db: Database, database_url:
     body = message.get_body(preferencelist=("html",))
     assert body is not None
     html = body.get_content()
-    assert "<svg" in html and "Dinas Kesehatan" in html
+    # Mail clients (Gmail, Outlook) show no inline SVG: the chart is a PNG part of the same multipart/related,
+    # named by the <img>'s Content-ID; the table of the same numbers stays as its text alternative.
+    assert "<svg" not in html and "Dinas Kesehatan" in html
+    [cid] = re.findall(r'<img src="cid:([^"]+)" alt="Tren mingguan Provinsi NTB, Desember 2026\. 12 minggu', html)
+    related = next(part for part in message.walk() if part.get_content_type() == "multipart/related")
+    [image] = [part for part in related.iter_parts() if part.get("Content-ID") == f"<{cid}>"]
+    assert image.get_content_type() == "image/png" and image.get_content().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<td>Diterima</td>" in html and "<td>Dijawab</td>" in html
     attachments = {part.get_filename(): part.get_content() for part in message.iter_attachments()}
     assert set(attachments) == {"rekap-ntbcare-2026-12.csv", "rekap-ntbcare-2026-12.pdf"}
     assert attachments["rekap-ntbcare-2026-12.pdf"].startswith(b"%PDF")
