@@ -118,3 +118,27 @@ def test_no_personal_data_in_any_public_byte(seeded) -> None:  # type: ignore[no
         lowered = body.lower()
         for secret in CORPUS:
             assert secret.lower() not in lowered, f"{secret!r} published at {path}"
+
+
+def test_agency_page_shows_every_public_answer_of_a_ticket_scrubbed(seeded, runtime) -> None:  # type: ignore[no-untyped-def]
+    from ntbcare.core.models import AgencyAnswer
+    from tests.public_seed import EMAIL, NAME, PHONE, at
+
+    client, ids = seeded
+    with runtime.db.scope() as s:  # T1 answered again a week later, once more with the citizen's details
+        s.add(AgencyAnswer(ticket_id=ids["T1"], agency_code="DINKES", action="answer", link_version=1,
+                           text=f"Tambalan selesai, Ibu {NAME}. Keluhan lain ke {PHONE} atau {EMAIL}.",
+                           created_at=at(14, 10)))
+        s.add(AgencyAnswer(ticket_id=ids["T1"], agency_code="DINKES", action="not_ours", link_version=1,
+                           text="catatan internal bukan jawaban", created_at=at(14, 11)))
+    clear_read_cache()
+    html = client.get(f"/transparansi/DINKES?{DECEMBER}").get_data(as_text=True)
+    text = text_of(html)
+    first = text.index("Sudah kami cek, Ibu [nama disamarkan].")  # the first answer stays
+    second = text.index("Tambalan selesai, Ibu [nama disamarkan]. Keluhan lain ke [disamarkan]")
+    assert first < second and "14/12/2026 10.00 WITA" in text
+    assert "catatan internal" not in text
+    for secret in CORPUS:
+        assert secret.lower() not in html.lower(), secret
+    [one] = json.loads(client.get("/open311/v2/requests/NTB-2026-000001.json").data)
+    assert one["status_notes"].startswith("Tambalan selesai")  # Open311 carries the latest
