@@ -138,7 +138,7 @@ def trend_weeks(period: Period, now: datetime) -> list[date]:
 def _first_answers(session: Session, low: datetime) -> dict[tuple[int, str], list[float]]:
     """Every agency answer since ``low`` by (ticket, agency), as POSIX seconds."""
     answers: dict[tuple[int, str], list[float]] = defaultdict(list)
-    for ticket_id, actor, at in session.execute(
+    for ticket_id, actor, at in session.connection().execute(  # Core rows: no ORM bookkeeping per row
             select(AuditEntry.ticket_id, AuditEntry.actor, epoch(AuditEntry.at))
             .where(AuditEntry.action.in_(ANSWER_ACTIONS), AuditEntry.at >= low, AuditEntry.actor.like("agency:%"))):
         code = _agency_of(actor)
@@ -156,22 +156,21 @@ def _first_routings(session: Session, low: datetime, high: datetime, period: Per
     deadline only for those in the period (the trend weeks before it need the count alone)."""
     routed = (AuditEntry.ticket_id, AuditEntry.detail["agency"].as_string(), epoch(AuditEntry.at))
     found: dict[tuple[int, str], Routing] = {}
-
-    def keep(ticket_id: int | None, code: str | None, at: float, facts: tuple[str, float, float | None]) -> None:
-        if code and ticket_id is not None and ((ticket_id, code) not in found or at < found[(ticket_id, code)][0]):
-            found[(ticket_id, code)] = (at, *facts)
-
-    spans = [(low, min(period.start, high)), (max(period.end, low), high)]
-    for span_start, span_end in spans:
+    connection = session.connection()  # Core rows: no ORM bookkeeping per row
+    for span_start, span_end in ((low, min(period.start, high)), (max(period.end, low), high)):
         if span_start < span_end:
-            for ticket_id, code, at in session.execute(select(*routed).where(
+            for ticket_id, code, at in connection.execute(select(*routed).where(
                     AuditEntry.action == "routed", AuditEntry.at >= span_start, AuditEntry.at < span_end)):
-                keep(ticket_id, code, at, _NO_TICKET[1:])
-    for ticket_id, code, at, tier, opened, deadline in session.execute(
+                known = found.get((ticket_id, code))
+                if code and (known is None or at < known[0]):
+                    found[(ticket_id, code)] = (at, *_NO_TICKET[1:])
+    for ticket_id, code, at, tier, opened, deadline in connection.execute(
             select(*routed, Ticket.tier, epoch(Ticket.opened_at), epoch(Ticket.deadline_at))
             .join(Ticket, Ticket.id == AuditEntry.ticket_id)
             .where(AuditEntry.action == "routed", AuditEntry.at >= period.start, AuditEntry.at < period.end)):
-        keep(ticket_id, code, at, (tier, opened, deadline))
+        known = found.get((ticket_id, code))
+        if code and (known is None or at < known[0]):
+            found[(ticket_id, code)] = (at, tier, opened, deadline)
     return found
 
 
