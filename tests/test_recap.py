@@ -40,6 +40,21 @@ def assert_no_personal_data(text: str, where: str) -> None:
         assert secret.lower() not in text.lower(), f"{secret!r} in {where}"
 
 
+def together(work, items, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """``work(item)`` for every item, each in its own thread, all released at once (a race)."""
+    barrier = threading.Barrier(len(items))
+
+    def run(item) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        work(item)
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+
+
 def test_due_on_the_first_working_day_from_seven() -> None:
     calendar = deadline_policy_for(make_settings()).calendar
     assert recap.recap_due(calendar, FIRST_WORKING_DAY_JAN)
@@ -95,18 +110,9 @@ def test_two_sweepers_racing_late_in_the_month_owe_one_recap(db: Database, datab
     seed_month(db, settings)
     policy = deadline_policy_for(settings)
     racers = [Database(database_url) for _ in range(2)]
-    barrier = threading.Barrier(2)
     owed: list[list[int]] = []
-
-    def owe(other: Database) -> None:
-        barrier.wait()
-        owed.append(recap.owe_monthly_recap(other, settings, policy, datetime(2027, 1, 27, 15, 0, tzinfo=WITA)))
-
-    threads = [threading.Thread(target=owe, args=(other,)) for other in racers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    together(lambda other: owed.append(recap.owe_monthly_recap(other, settings, policy,
+                                                               datetime(2027, 1, 27, 15, 0, tzinfo=WITA))), racers)
     for other in racers:
         other.dispose()
     assert sorted(len(ids) for ids in owed) == [0, 1]
@@ -124,22 +130,16 @@ def test_recap_is_mailed_once_when_two_sweepers_race(db: Database, database_url:
         seed_month(db, settings)
         monkeypatch.setattr(recap, "utcnow", lambda: FIRST_WORKING_DAY_JAN)
         sweepers = [Pipeline(settings, Database(database_url)) for _ in range(racers)]
-        barrier = threading.Barrier(racers)
         errors: list[BaseException] = []
 
         def sweep(pipeline: Pipeline) -> None:
             try:
-                barrier.wait()
                 pipeline.follow_up()
                 pipeline.follow_up()  # a second round of the same sweeper owes nothing new
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=sweep, args=(p,)) for p in sweepers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        together(sweep, sweepers, timeout=120)
         for pipeline in sweepers:
             pipeline.db.dispose()
         assert not errors, errors
