@@ -119,7 +119,7 @@ def discovery(fmt: str) -> ResponseReturnValue:
 @_guarded
 def services(fmt: str) -> ResponseReturnValue:
     _jurisdiction(request.args)
-    with current_runtime().db.session() as session:
+    with current_runtime().db.read_session() as session:
         rows = [{"service_code": a.code, "service_name": a.name,
                  "description": f"Pengaduan yang menjadi kewenangan {a.name}", "metadata": False,
                  "type": "realtime", "keywords": ", ".join((a.data or {}).get("keywords") or [])[:500],
@@ -144,7 +144,7 @@ def _requests_body(fmt: str) -> str:
             statement = statement.where(Ticket.status.in_(closed) if query.statuses[0] == "closed"
                                         else Ticket.status.not_in(closed))
     statement = statement.order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(MAX_REQUESTS)
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         documents = [request_document(v) for v in
                      views(session, list(session.scalars(statement)), runtime.pipeline.deadline_policy)]
     return to_xml("service_requests", "request", documents) if fmt == "xml" else json.dumps(documents,
@@ -164,7 +164,7 @@ def requests_list(fmt: str) -> ResponseReturnValue:
 def request_one(fmt: str, request_id: str) -> ResponseReturnValue:
     _jurisdiction(request.args)
     runtime = current_runtime()
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         ticket = session.scalars(published().where(Ticket.number == request_id.upper())).first()
         if ticket is None:
             raise Open311Error(404, f"service_request_id {request_id!r} not found")

@@ -104,7 +104,7 @@ def overview() -> ResponseReturnValue:
 @bp.get("/<code>")
 def agency_page(code: str) -> ResponseReturnValue:
     runtime = current_runtime()
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         agency = session.get(Agency, code.upper()) or session.get(Agency, code)
         if agency is None or not agency.active:
             abort(404)

@@ -78,7 +78,7 @@ def _store(key: Key, report: Report) -> None:
 
 def _compute(db: Database, policy: DeadlinePolicy, period: Period, now: datetime, key: Key, flight: _Flight) -> None:
     try:
-        with db.session() as session:
+        with db.read_session() as session:  # never holds SQLite's write lock while it reads
             flight.report = compute(session, policy, period, now)
         with _lock:
             _store(key, flight.report)
