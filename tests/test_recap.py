@@ -174,3 +174,14 @@ def test_recap_is_mailed_once_when_two_sweepers_race(db: Database, database_url:
                          else attachments["rekap-ntbcare-2026-12.csv"]),
                         ("pdf", pdf_text(attachments["rekap-ntbcare-2026-12.pdf"]))):
         assert_no_personal_data(text, where)
+
+
+def test_a_new_installation_owes_no_recap_of_a_month_before_its_first_complaint(db: Database,
+                                                                                 database_url: str) -> None:
+    settings = make_settings(DATABASE_URL=database_url, OPERATOR_EMAILS="ops@diskominfotik.test")
+    policy = deadline_policy_for(settings)
+    seed_month(db, settings)  # its first complaint was written on 20 November 2026
+    assert recap.owe_monthly_recap(db, settings, policy, datetime(2026, 11, 10, 9, 0, tzinfo=WITA)) == []  # October
+    with db.session() as s:
+        assert s.scalars(select(OutboundMail).where(OutboundMail.kind == "recap")).all() == []
+    assert len(recap.owe_monthly_recap(db, settings, policy, datetime(2026, 12, 1, 9, 0, tzinfo=WITA))) == 1

@@ -16,11 +16,11 @@ from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ntbcare.core.db import Database
-from ntbcare.core.models import Agency, OutboundMail, utcnow
+from ntbcare.core.models import Agency, OutboundMail, Ticket, utcnow
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.accountability.chart_png import trend_png
 from ntbcare.pipeline.accountability.charts import HEIGHT, WIDTH, layout, trend_svg
@@ -58,14 +58,19 @@ def recap_recipients(session: Session, settings: Settings) -> list[str]:
 def owe_monthly_recap(db: Database, settings: Settings, policy: DeadlinePolicy,
                       now: datetime | None = None) -> list[int]:
     """From the first working day on, owe last month's recap while none is recorded (once per month, however
-    many sweepers race: the key is unique); returns the new mail's id."""
+    many sweepers race: the key is unique), unless no complaint had been recorded by that month's end; returns
+    the new mail's id."""
     at = now or utcnow()
     if not recap_due(policy.calendar, at):
         return []
-    key = f"recap:{previous_month(at).first:%Y-%m}"
+    period = previous_month(at)
+    key = f"recap:{period.first:%Y-%m}"
     with db.scope() as session:
         if session.scalar(select(OutboundMail.id).where(OutboundMail.key == key)) is not None:
             return []  # the common case on every sweep after the first: one indexed look-up
+        first = session.scalar(select(func.min(Ticket.opened_at)))
+        if first is None or first >= period.end:
+            return []  # the service was not running yet that month: a new installation mails no empty recap
         recipients = recap_recipients(session, settings)
         if not recipients:
             return []
