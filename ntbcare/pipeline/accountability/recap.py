@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from ntbcare.core.db import Database
 from ntbcare.core.models import Agency, OutboundMail, Ticket, utcnow
 from ntbcare.core.settings import Settings
-from ntbcare.pipeline.accountability.chart_png import trend_png
 from ntbcare.pipeline.accountability.charts import HEIGHT, WIDTH, layout, trend_svg
 from ntbcare.pipeline.accountability.export import hours, percent, report_csv, sorted_rows
 from ntbcare.pipeline.accountability.figures import PROVINCE, Report, compute
@@ -142,6 +141,8 @@ def build_recap_mail(session: Session, settings: Settings, mail: OutboundMail, n
         f"{settings.public_base_url.rstrip('/')}/transparansi?bulan={period.first:%Y-%m}\n")
     message.add_alternative(mail_html, subtype="html")
     points = report.trend.get(PROVINCE) or [(0, 0)] * len(report.weeks)
+    from ntbcare.pipeline.accountability.chart_png import trend_png  # Pillow: loaded only when a recap is sent
+
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None
     html_part.add_related(trend_png(report.weeks, points), maintype="image", subtype="png", cid=cid,
