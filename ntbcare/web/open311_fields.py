@@ -33,7 +33,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u
 def raw_form() -> MultiDict[str, str]:
     """The POSTed fields exactly as sent (``request.form`` is the cleaned copy)."""
     data = request.get_data(cache=True)  # kept, so request.form still parses from it
-    parser = FormDataParser(max_form_memory_size=current_app.config.get("MAX_FORM_MEMORY_SIZE"), cls=MultiDict)
+    parser = FormDataParser(max_form_memory_size=current_app.config.get("MAX_FORM_MEMORY_SIZE"), cls=MultiDict,
+                            max_form_parts=request.max_form_parts)  # the same limits as request.form
     _, form, _ = parser.parse(io.BytesIO(data), request.mimetype, len(data), request.mimetype_params)
     return form
 
