@@ -17,6 +17,7 @@ from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from ntbcare.core.models import utcnow
 from ntbcare.core.security import install_log_redaction, strip_controls
 from ntbcare.core.settings import Settings
+from ntbcare.pipeline.accountability.cache import Warmer
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.pipeline.watchdog import webhook_silence
 from ntbcare.web import register_web
@@ -50,8 +51,15 @@ class ControlFreeRequest(Request):
     parameter_storage_class = ControlFreeMultiDict
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    """Build the app; without a runtime, one is built in "web" mode from the settings."""
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               warm_figures: bool | None = None) -> Flask:
+    """Build the app; without a runtime, one is built in "web" mode from the settings.
+
+    A served app (one that built its runtime, or ``warm_figures=True``) keeps this month's public figures warm
+    from a background thread, so the default /transparansi never waits on the aggregation; an app handed a
+    runtime (tests) computes only when asked, so nothing races the data a test is writing.
+    """
+    built = runtime is None
     if runtime is None:
         runtime = Runtime.build(settings or Settings.from_env(), mode="web")
     settings = runtime.settings
@@ -69,6 +77,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(metrics_bp)
     register_web(app, https=settings.public_base_url.startswith("https://"), csrf_exempt=(webhooks_bp,))
+
+    if warm_figures if warm_figures is not None else built:
+        app.extensions["figures-warmer"] = Warmer(runtime.db, runtime.pipeline.deadline_policy).start()
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

@@ -8,6 +8,7 @@ before the office has opened. Everything here is pure: aware datetimes in, aware
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -96,6 +97,49 @@ class WorkingCalendar:
     def _office_hours(self, day: date) -> tuple[datetime, datetime]:
         return (datetime.combine(day, self.day_start, tzinfo=self.zone),
                 datetime.combine(day, self.day_end, tzinfo=self.zone))
+
+
+class OfficeClock:
+    """Office seconds on ``calendar`` as a running total from ``first`` to ``last`` (WITA dates), so the time
+    between two moments (POSIX seconds) is one subtraction instead of a walk over the days between them.
+
+    The public figures measure thousands of first answers per period; ``working_hours_between`` walks day by
+    day (~40 µs each), this looks up two totals (~2 µs). Outside the prepared days it falls back to the walk.
+    """
+
+    def __init__(self, calendar: WorkingCalendar, first: date, last: date) -> None:
+        self.calendar = calendar
+        self._opens: list[float] = []
+        self._closes: list[float] = []
+        self._before: list[float] = []  # office seconds of the prepared days before each one
+        total = 0.0
+        day = first
+        while day <= last:
+            if calendar.is_working_day(day):
+                opens, closes = (moment.timestamp() for moment in calendar._office_hours(day))
+                self._opens.append(opens)
+                self._closes.append(closes)
+                self._before.append(total)
+                total += closes - opens
+            day += timedelta(days=1)
+        zone = calendar.zone
+        self._low = datetime.combine(first, time(0), tzinfo=zone).timestamp()
+        self._high = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone).timestamp()
+
+    def _total(self, moment: float) -> float:
+        index = bisect_right(self._opens, moment) - 1
+        if index < 0:
+            return 0.0
+        return self._before[index] + min(moment, self._closes[index]) - self._opens[index]
+
+    def hours_between(self, start: float, end: float) -> float:
+        """Office hours from ``start`` to ``end`` (POSIX seconds; 0 when end is not later)."""
+        if end <= start:
+            return 0.0
+        if self._low <= start and end <= self._high:
+            return (self._total(end) - self._total(start)) / 3600
+        return self.calendar.working_hours_between(datetime.fromtimestamp(start, UTC),
+                                                   datetime.fromtimestamp(end, UTC))
 
 
 @dataclass(frozen=True)

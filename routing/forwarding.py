@@ -132,7 +132,9 @@ def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = 
     config = SmtpConfig.from_url(settings.smtp_url)
     now = utcnow()
     for mail_id in _claim(db, now, ids, limit):
-        with db.session() as session:
+        # Building only reads (the session is never committed): a read session, so a slow build (the monthly
+        # recap renders a PDF) never keeps SQLite's write lock, and webhook commits, waiting.
+        with db.read_session() as session:
             mail = session.get(OutboundMail, mail_id)
             if mail is None:
                 continue  # deleted since it was claimed: nothing is owed any more

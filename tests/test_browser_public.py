@@ -12,10 +12,10 @@ import pytest
 
 from ntbcare.core.db import Database
 from ntbcare.core.migrate import upgrade
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import RecordingDispatcher, make_settings, service_unavailable
-from tests.public_seed import CORPUS, seed_month
+from tests.public_seed import CORPUS, NOW, seed_month
 from tests.servers import wsgi_server
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,8 @@ SIZES = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "hei
 
 
 @pytest.fixture
-def served(sqlite_url: str) -> Iterator[str]:
+def served(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setattr("ntbcare.web.transparency.utcnow", lambda: NOW)  # figures as of the fixture's moment
     if not CHROMIUM.exists():
         service_unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium); the browser test needs it")
     from ntbcare.app import create_app

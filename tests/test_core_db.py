@@ -47,3 +47,24 @@ def test_another_thread_waits_for_the_holder(tmp_path: Path) -> None:
         assert not entered.wait(0.2)
     assert entered.wait(5)
     writer.join(5)
+
+
+def test_a_long_read_never_holds_the_write_lock(db) -> None:  # type: ignore[no-untyped-def]
+    """The public figures read for half a second or more; on SQLite a plain session begins IMMEDIATE and would
+    keep every webhook commit waiting that long, a read session reads a snapshot while the writer commits."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from ntbcare.core.models import Agency
+
+    with db.read_session() as reader:
+        assert reader.scalar(select(func.count(Agency.code))) == 0  # the read's transaction is open from here
+        started = time.monotonic()
+        with db.scope() as writer:
+            writer.add(Agency(code="DISHUB", name="Dinas Perhubungan", kind="opd", emails=["dishub@ntb.test"]))
+        assert time.monotonic() - started < 1.0
+        assert reader.in_transaction()
+        assert reader.scalar(select(func.count(Agency.code))) == (0 if db.is_sqlite else 1)  # its snapshot
+    with db.read_session() as later:
+        assert later.scalar(select(func.count(Agency.code))) == 1

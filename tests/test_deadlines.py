@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from routing.deadlines import (
     DeadlinePolicy,
+    OfficeClock,
     TierRule,
     WorkingCalendar,
     deadline_for,
@@ -150,3 +151,21 @@ def test_any_working_hour_deadline_lands_inside_office_hours_after_exactly_that_
     assert NATIONAL_CALENDAR.is_working_day(local.date())
     assert time(8) < local.time() <= time(16)
     assert NATIONAL_CALENDAR.working_hours_between(start, due) == pytest.approx(hours, abs=1e-6)
+
+
+OFFICE_CLOCK = OfficeClock(NATIONAL_CALENDAR, date(2025, 1, 1), date(2027, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.datetimes(min_value=datetime(2024, 12, 1), max_value=datetime(2028, 1, 31), timezones=st.just(UTC)),
+       span=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40)))
+def test_the_office_clock_measures_what_the_day_by_day_walk_measures(start: datetime, span: timedelta) -> None:
+    end = start + span  # also across the prepared range's edges, where the clock falls back to the walk
+    assert OFFICE_CLOCK.hours_between(start.timestamp(), end.timestamp()) == pytest.approx(
+        NATIONAL_CALENDAR.working_hours_between(start, end), abs=1e-6)
+
+
+def test_the_office_clock_across_a_weekend_and_the_christmas_days_off() -> None:
+    # Wed 23 Dec 2026 14:00 → Mon 28 Dec 10:00: 2 h, then 24 (cuti bersama), 25 (Christmas), the weekend, 2 h.
+    assert OFFICE_CLOCK.hours_between(wita(2026, 12, 23, 14).timestamp(), wita(2026, 12, 28, 10).timestamp()) == 4
+    assert OFFICE_CLOCK.hours_between(wita(2026, 12, 28, 10).timestamp(), wita(2026, 12, 23, 14).timestamp()) == 0

@@ -12,8 +12,9 @@ import pytest
 
 from ntbcare.core.db import Database
 from ntbcare.core.models import AuditEntry
+from ntbcare.pipeline.accountability.cache import cached_report, clear_cache
 from ntbcare.pipeline.accountability.export import report_csv, sorted_rows
-from ntbcare.pipeline.accountability.figures import PROVINCE, cached_report, clear_cache, compute
+from ntbcare.pipeline.accountability.figures import PROVINCE, compute
 from ntbcare.pipeline.accountability.periods import Period, PeriodError, month_of, parse_period
 from ntbcare.pipeline.join import deadline_policy_for
 from tests.public_seed import NOW, at, seed_month
@@ -74,7 +75,7 @@ def test_csv_has_a_header_the_province_first_then_agencies_by_received(december)
     lines = report_csv(december).splitlines()
     assert lines[0].startswith("kode,instansi,diterima,dijawab,dijawab_tepat_waktu,persen_tepat_waktu")
     assert lines[1].startswith("NTB,Provinsi NTB (semua instansi),9,5,3,33.3,4.0,80.0,2,2,1,3,66.7")
-    assert lines[2] == "DINKES,Dinas Kesehatan,6,5,3,50.0,4.0,80.0,1,1,0,3,66.7"
+    assert lines[2] == "DINKES,Dinas Kesehatan,6,5,3,50.0,4.0,80.0,1,1,0,3,66.7,6"  # all six answered or past due
     assert lines[3].startswith("PUPR,") and lines[4].startswith("DISHUB,")
     assert [r.code for r in sorted_rows(december, "tepat_waktu", descending=False)] == ["PUPR", "DINKES", "DISHUB"]
 
@@ -107,11 +108,11 @@ def test_periods_month_quarter_year_range_and_errors() -> None:
 
 
 def test_an_expired_report_is_served_while_one_thread_recomputes_it(db: Database, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from ntbcare.pipeline.accountability import figures
+    from ntbcare.pipeline.accountability import cache
 
     seed_month(db, settings)
     clear_cache()
-    monkeypatch.setattr(figures, "CACHE_SECONDS", 0.0)  # every report is stale as soon as it is made
+    monkeypatch.setattr(cache, "CACHE_SECONDS", 0.0)  # every report is stale as soon as it is made
     policy = deadline_policy_for(settings)
     first = cached_report(db, policy, month_of(2026, 12), NOW)
     with db.scope() as s:
@@ -124,6 +125,53 @@ def test_an_expired_report_is_served_while_one_thread_recomputes_it(db: Database
             break
         time.sleep(0.05)
     assert latest.row("DISHUB").received == 1
-    while figures._refreshing and time.monotonic() < deadline:  # let the last refresh finish before teardown
+    while cache.computing() and time.monotonic() < deadline:  # let the last refresh finish before teardown
         time.sleep(0.05)
     clear_cache()
+
+
+
+def seed_kominfo(db: Database, rows: dict) -> None:  # type: ignore[type-arg]
+    """DISKOMINFO's December tickets: label → (tier, opened, stored deadline, first answer or None)."""
+    from ntbcare.core.models import Agency, Ticket
+
+    with db.scope() as s:
+        s.add(Agency(code="DISKOMINFO", name="Dinas Kominfotik", kind="opd", emails=["kominfo@ntbprov.test"]))
+        s.flush()
+        for n, (label, (tier, opened, deadline, answered)) in enumerate(rows.items(), start=1):
+            ticket = Ticket(number=f"NTB-2026-{900 + n:06d}", status="answered" if answered else "forwarded",
+                            channel="comment", text=f"Pengaduan {label}", agency_code="DISKOMINFO",
+                            origin_id=f"k-{n}", tier=tier, opened_at=opened, deadline_at=deadline)
+            s.add(ticket)
+            s.flush()
+            s.add(AuditEntry(ticket_id=ticket.id, at=opened + timedelta(minutes=1), actor="system", action="routed",
+                             detail={"agency": "DISKOMINFO"}))
+            if answered:
+                s.add(AuditEntry(ticket_id=ticket.id, at=answered, actor="agency:DISKOMINFO", action="agency_answer",
+                                 detail={}))
+
+
+def test_the_deadline_share_counts_only_answered_tickets_and_those_past_their_deadline(db: Database, settings) -> None:  # type: ignore[no-untyped-def]
+    """Hand-computed, as of 30 Dec 12:00 WITA: K1 answered before its deadline (on time), K2 answered after it
+    (late), K3 unanswered and past it (late), K4 unanswered and due tomorrow (neither yet: not counted).
+    Counted 3, within 1: a third (over all four received it would read a quarter)."""
+    seed_kominfo(db, {"K1": ("normal", at(1, 9), at(3, 9), at(2, 9)), "K2": ("normal", at(7, 9), at(9, 9), at(10, 9)),
+                      "K3": ("normal", at(14, 9), at(16, 9), None), "K4": ("normal", at(29, 9), at(31, 9), None)})
+    with db.session() as session:
+        report = compute(session, deadline_policy_for(settings), month_of(2026, 12), NOW)
+    row = report.row("DISKOMINFO")
+    assert (row.received, row.answered, row.due, row.within_deadline) == (4, 2, 3, 1)
+    assert row.within_share == pytest.approx(1 / 3)
+    assert (report.province.due, report.province.within_share) == (3, pytest.approx(1 / 3))
+    assert "dinilai_tenggat" in report_csv(report).splitlines()[0]
+
+
+def test_a_ticket_without_a_deadline_in_a_tier_the_settings_lost_is_not_within(db: Database, settings) -> None:  # type: ignore[no-untyped-def]
+    """K5 was answered, has no stored deadline and a tier ("kilat") the deadline settings no longer know: no
+    deadline can be given, so it counts as answered but not within; K6, the same unanswered, is not counted."""
+    seed_kominfo(db, {"K5": ("kilat", at(21, 9), None, at(21, 10)), "K6": ("kilat", at(22, 9), None, None)})
+    with db.session() as session:
+        report = compute(session, deadline_policy_for(settings), month_of(2026, 12), NOW)
+    row = report.row("DISKOMINFO")
+    assert (row.received, row.answered, row.due, row.within_deadline, row.within_share) == (2, 1, 1, 0, 0.0)
+    assert row.hours == [pytest.approx(1.0)]  # measured on the office clock

@@ -10,16 +10,19 @@ import re
 
 import pytest
 
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.web.open311 import clear_read_cache
-from tests.public_seed import CORPUS, seed_month
+from tests.public_seed import CORPUS, NOW, seed_month
 
 DECEMBER = "bulan=2026-12"
 SPAN = "start_date=2026-11-15T00:00:00%2B08:00&end_date=2027-01-01T00:00:00%2B08:00"
 
 
 @pytest.fixture
-def seeded(client, runtime):  # type: ignore[no-untyped-def]
+def seeded(client, runtime, monkeypatch):  # type: ignore[no-untyped-def]
+    # The figures are as of the fixture's moment (30 Dec 12:00 WITA): which tickets are past their deadline
+    # depends on it, and the wall clock may still be inside December.
+    monkeypatch.setattr("ntbcare.web.transparency.utcnow", lambda: NOW)
     ids = seed_month(runtime.db, runtime.settings)
     clear_cache()
     clear_read_cache()
@@ -115,3 +118,27 @@ def test_no_personal_data_in_any_public_byte(seeded) -> None:  # type: ignore[no
         lowered = body.lower()
         for secret in CORPUS:
             assert secret.lower() not in lowered, f"{secret!r} published at {path}"
+
+
+def test_agency_page_shows_every_public_answer_of_a_ticket_scrubbed(seeded, runtime) -> None:  # type: ignore[no-untyped-def]
+    from ntbcare.core.models import AgencyAnswer
+    from tests.public_seed import EMAIL, NAME, PHONE, at
+
+    client, ids = seeded
+    with runtime.db.scope() as s:  # T1 answered again a week later, once more with the citizen's details
+        s.add(AgencyAnswer(ticket_id=ids["T1"], agency_code="DINKES", action="answer", link_version=1,
+                           text=f"Tambalan selesai, Ibu {NAME}. Keluhan lain ke {PHONE} atau {EMAIL}.",
+                           created_at=at(14, 10)))
+        s.add(AgencyAnswer(ticket_id=ids["T1"], agency_code="DINKES", action="not_ours", link_version=1,
+                           text="catatan internal bukan jawaban", created_at=at(14, 11)))
+    clear_read_cache()
+    html = client.get(f"/transparansi/DINKES?{DECEMBER}").get_data(as_text=True)
+    text = text_of(html)
+    first = text.index("Sudah kami cek, Ibu [nama disamarkan].")  # the first answer stays
+    second = text.index("Tambalan selesai, Ibu [nama disamarkan]. Keluhan lain ke [disamarkan]")
+    assert first < second and "14/12/2026 10.00 WITA" in text
+    assert "catatan internal" not in text
+    for secret in CORPUS:
+        assert secret.lower() not in html.lower(), secret
+    [one] = json.loads(client.get("/open311/v2/requests/NTB-2026-000001.json").data)
+    assert one["status_notes"].startswith("Tambalan selesai")  # Open311 carries the latest

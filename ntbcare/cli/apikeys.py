@@ -26,13 +26,16 @@ def apikeys() -> None:
 @apikeys.command("add")
 @click.argument("name")
 def apikeys_add(name: str) -> None:
-    """Make a key for the client NAME and print it once (only its hash is kept)."""
+    """Make a key for the client NAME and print it once (only its hash is kept); a revoked key of NAME is
+    replaced by the new one, an active one must be revoked first."""
     with opened_runtime() as runtime, runtime.db.scope() as session:
         try:
-            _, key = add_key(session, name)
+            _, key, replaced = add_key(session, name)
         except ApiKeyError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(key)
+    if replaced:
+        click.echo(f"the revoked key of {name} was replaced by this new key (the old one stays refused)", err=True)
     click.echo(f"key for {name} made: give it to the client now, it cannot be shown again", err=True)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ntbcare.core.security import private_dir, private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+READ_ONLY = "ntbcare_read_only"  # execution option: this transaction only reads
 
 
 def make_engine(database_url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, pool_size: int = 5) -> Engine:
@@ -66,7 +67,9 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only session (Database.read_session) takes a WAL snapshot that never blocks a writer; every
+        # other transaction claims the write lock up front, so two writers never deadlock upgrading.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -149,6 +152,11 @@ class Database:
 
     def session(self) -> Session:
         return self.sessions()
+
+    def read_session(self) -> Session:
+        """A session for long reads (the public figures): on SQLite its transactions begin deferred, reading a
+        snapshot while writers go on, instead of holding the write lock for as long as the read takes."""
+        return Session(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @contextmanager
     def write_lock_held(self) -> Iterator[None]:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from ntbcare.core.models import Agency, Ticket, TicketStatus, utcnow
 from ntbcare.pipeline.accountability.apikeys import find_active
-from ntbcare.pipeline.accountability.intake import ServiceRequest, open_ticket
+from ntbcare.pipeline.accountability.intake import open_ticket
 from ntbcare.pipeline.accountability.listing import published, views
 from ntbcare.pipeline.accountability.open311 import (
     JURISDICTION,
@@ -36,14 +36,13 @@ from ntbcare.pipeline.accountability.open311 import (
     to_xml,
 )
 from ntbcare.web.context import current_runtime
+from ntbcare.web.open311_fields import raw_form, validate_post
 
 log = logging.getLogger(__name__)
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 WRITES_PER_KEY = parse("30/minute")
 READ_CACHE_SECONDS = 60.0
-MAX_DESCRIPTION = 8000
-MAX_ADDRESS = 500
 NOTICE = "Laporan diterima NTB Care dan diteruskan ke instansi yang berwenang."
 _read_cache: dict[str, tuple[float, str]] = {}
 _read_lock = threading.Lock()
@@ -120,7 +119,7 @@ def discovery(fmt: str) -> ResponseReturnValue:
 @_guarded
 def services(fmt: str) -> ResponseReturnValue:
     _jurisdiction(request.args)
-    with current_runtime().db.session() as session:
+    with current_runtime().db.read_session() as session:
         rows = [{"service_code": a.code, "service_name": a.name,
                  "description": f"Pengaduan yang menjadi kewenangan {a.name}", "metadata": False,
                  "type": "realtime", "keywords": ", ".join((a.data or {}).get("keywords") or [])[:500],
@@ -145,7 +144,7 @@ def _requests_body(fmt: str) -> str:
             statement = statement.where(Ticket.status.in_(closed) if query.statuses[0] == "closed"
                                         else Ticket.status.not_in(closed))
     statement = statement.order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(MAX_REQUESTS)
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         documents = [request_document(v) for v in
                      views(session, list(session.scalars(statement)), runtime.pipeline.deadline_policy)]
     return to_xml("service_requests", "request", documents) if fmt == "xml" else json.dumps(documents,
@@ -165,7 +164,7 @@ def requests_list(fmt: str) -> ResponseReturnValue:
 def request_one(fmt: str, request_id: str) -> ResponseReturnValue:
     _jurisdiction(request.args)
     runtime = current_runtime()
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         ticket = session.scalars(published().where(Ticket.number == request_id.upper())).first()
         if ticket is None:
             raise Open311Error(404, f"service_request_id {request_id!r} not found")
@@ -202,50 +201,11 @@ def _limits() -> WriteLimits:
     return limits
 
 
-def _coordinate(value: str | None, name: str, bound: float) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a decimal number (WGS84)") from None
-    if not math.isfinite(number) or abs(number) > bound:
-        raise Open311Error(400, f"{name} must lie between -{bound:g} and {bound:g}")
-    return number
-
-
-def validate_post(form: Any, known_codes: set[str]) -> ServiceRequest:
-    """Every field checked, the first problem named (a 400 the client can act on)."""
-    code = (form.get("service_code") or "").strip()
-    if not code:
-        raise Open311Error(400, "service_code is required (see services.json)")
-    if code not in known_codes:
-        raise Open311Error(400, f"service_code {code!r} is not a service of this server (see services.json)")
-    lat = _coordinate(form.get("lat"), "lat", 90)
-    lon = _coordinate(form.get("long"), "long", 180)
-    if (lat is None) != (lon is None):
-        raise Open311Error(400, "lat and long must be given together")
-    address = (form.get("address_string") or "").strip()
-    if len(address) > MAX_ADDRESS:
-        raise Open311Error(400, f"address_string is longer than {MAX_ADDRESS} characters")
-    if lat is None and not address:
-        if form.get("address_id"):
-            raise Open311Error(400, "address_id is not supported: send lat and long or address_string")
-        raise Open311Error(400, "a location is required: lat and long, or address_string")
-    description = (form.get("description") or "").strip()
-    if not description:
-        raise Open311Error(400, "description is required: what is wrong, and where")
-    if len(description) > MAX_DESCRIPTION:
-        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
-    return ServiceRequest(service_code=code, description=description, lat=lat, long=lon,
-                          address_string=address or None)
-
-
 @bp.post("/requests.<fmt>")
 @_guarded
 def requests_create(fmt: str) -> ResponseReturnValue:
-    form = request.form
-    _jurisdiction(form)
+    form = raw_form()  # as sent: a control character is refused below, not quietly dropped
+    _jurisdiction(request.form)
     runtime = current_runtime()
     with runtime.db.scope() as session:
         key = find_active(session, (form.get("api_key") or "").strip())

@@ -15,9 +15,10 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from ntbcare.core.models import Agency, utcnow
+from ntbcare.pipeline.accountability.cache import Busy, cached_report
 from ntbcare.pipeline.accountability.charts import trend_svg
 from ntbcare.pipeline.accountability.export import SORT_KEYS, hours, percent, report_csv, sorted_rows
-from ntbcare.pipeline.accountability.figures import PROVINCE, Report, cached_report
+from ntbcare.pipeline.accountability.figures import PROVINCE, Report
 from ntbcare.pipeline.accountability.listing import recent_for_agency
 from ntbcare.pipeline.accountability.periods import WITA, Period, PeriodError, parse_period
 from ntbcare.web.context import current_runtime
@@ -59,6 +60,21 @@ def _bad_period(exc: _BadPeriod) -> Response:
     return error_page(400, f"Periode tidak dikenali: {exc}")
 
 
+BUSY_TEXT = "Angka periode lain sedang dihitung. Silakan muat ulang halaman ini dalam beberapa detik."
+
+
+def _busy_headers(response: Response, exc: Busy) -> Response:
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(Busy)
+def _busy(exc: Busy) -> Response:
+    """Too many periods computing at once in this process: a short 503 the visitor (or crawler) retries."""
+    return _busy_headers(error_page(503, BUSY_TEXT), exc)
+
+
 def _chart(report: Report, code: str, title: str) -> Markup:
     points = report.trend.get(code) or [(0, 0)] * len(report.weeks)
     return Markup(trend_svg(report.weeks, points, title=title, chart_id=f"tren-{code.lower()}"))
@@ -88,7 +104,7 @@ def overview() -> ResponseReturnValue:
 @bp.get("/<code>")
 def agency_page(code: str) -> ResponseReturnValue:
     runtime = current_runtime()
-    with runtime.db.session() as session:
+    with runtime.db.read_session() as session:
         agency = session.get(Agency, code.upper()) or session.get(Agency, code)
         if agency is None or not agency.active:
             abort(404)
@@ -110,7 +126,10 @@ def transparency_csv() -> ResponseReturnValue:
         period = parse_period(request.args, utcnow())
     except PeriodError as exc:
         return Response(f"Periode tidak dikenali: {exc}\n", 400, mimetype="text/plain")
-    body = report_csv(_report(period))
+    try:
+        body = report_csv(_report(period))
+    except Busy as exc:
+        return _busy_headers(Response(BUSY_TEXT + "\n", 503, mimetype="text/plain"), exc)
     filename = f"transparansi-{period.first.isoformat()}-{period.last.isoformat()}.csv"
     response = Response(body.encode("utf-8"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"

@@ -56,6 +56,9 @@ class PublicTicket:
     address: str | None
     lat: float | None
     long: float | None
+    # Every public answer, oldest first (when, scrubbed text): the agency page shows them all; Open311 only the
+    # latest, as status_notes.
+    answers: tuple[tuple[datetime, str], ...] = ()
 
 
 def _location(ticket: Ticket) -> tuple[float | None, float | None]:
@@ -69,21 +72,22 @@ def _location(ticket: Ticket) -> tuple[float | None, float | None]:
     return None, None
 
 
-def latest_answers(session: Session, ticket_ids: list[int]) -> dict[int, AgencyAnswer]:
-    """Each ticket's latest public agency answer (an answer, or the note of a "done")."""
-    latest: dict[int, AgencyAnswer] = {}
+def public_answers(session: Session, ticket_ids: list[int]) -> dict[int, list[AgencyAnswer]]:
+    """Each ticket's public agency answers (answers, and the notes of a "done"), oldest first."""
+    found: dict[int, list[AgencyAnswer]] = {}
     if not ticket_ids:
-        return latest
+        return found
     for answer in session.scalars(select(AgencyAnswer).where(
             AgencyAnswer.ticket_id.in_(ticket_ids), AgencyAnswer.action.in_(("answer", "done")),
             AgencyAnswer.text != "").order_by(AgencyAnswer.id)):
-        latest[answer.ticket_id] = answer
-    return latest
+        found.setdefault(answer.ticket_id, []).append(answer)
+    return found
 
 
-def public_view(ticket: Ticket, agency: Agency | None, answer: AgencyAnswer | None,
+def public_view(ticket: Ticket, agency: Agency | None, answers: list[AgencyAnswer],
                 policy: DeadlinePolicy | None = None) -> PublicTicket:
-    """The published form of ``ticket`` (the caller has checked it may be published at all)."""
+    """The published form of ``ticket`` with its public ``answers`` (oldest first; the caller has checked it may
+    be published at all)."""
     names = tuple(n for n in [ticket.citizen.display_name if ticket.citizen else None] if n)
     lat, lon = _location(ticket)
     expected = ticket.deadline_at
@@ -92,7 +96,7 @@ def public_view(ticket: Ticket, agency: Agency | None, answer: AgencyAnswer | No
     return PublicTicket(
         service_request_id=ticket.number,
         status="closed" if ticket.status in CLOSED else "open",
-        status_notes=public_text(answer.text, names) if answer is not None else None,
+        status_notes=public_text(answers[-1].text, names) if answers else None,
         service_code=ticket.agency_code,
         service_name=agency.name if agency is not None else None,
         description=public_text(ticket.text, names),
@@ -102,4 +106,5 @@ def public_view(ticket: Ticket, agency: Agency | None, answer: AgencyAnswer | No
         address=location_label(ticket),
         lat=lat,
         long=lon,
+        answers=tuple((a.created_at, public_text(a.text, names)) for a in answers),
     )

@@ -1,4 +1,5 @@
-"""Open311 write keys: made once and shown once, stored as SHA-256 only, revoked by name.
+"""Open311 write keys: made once and shown once, stored as SHA-256 only, revoked by name; a revoked key's name
+can be given a fresh key (the client got a new key after a leak), an active one must be revoked first.
 
 A key is 32 random bytes (URL-safe text), so a fast hash is enough: nobody can guess one to match a stolen
 hash, and looking one up is a single indexed query per request.
@@ -29,20 +30,27 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def add_key(session: Session, name: str) -> tuple[ApiKey, str]:
-    """A new key for the client ``name``; returns the row and the key itself (never stored, shown once)."""
+def add_key(session: Session, name: str, now: datetime | None = None) -> tuple[ApiKey, str, bool]:
+    """A new key for the client ``name``; returns the row, the key itself (never stored, shown once) and whether
+    it replaced a revoked key of that name (its hash is overwritten: the old key can never work again)."""
     if not NAME.match(name):
         raise ApiKeyError("NAME must be 1-64 letters, digits, dots, dashes or underscores, e.g. ntbcare-app")
-    if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
-        raise ApiKeyError(f"a key named {name!r} exists already: revoke it first or choose another name")
     key = secrets.token_urlsafe(32)
+    row = session.scalar(select(ApiKey).where(ApiKey.name == name).with_for_update())
+    if row is not None:
+        if row.revoked_at is None:
+            raise ApiKeyError(f"a key named {name!r} exists already and is active: revoke it first "
+                              f"(`ntbcare apikeys revoke {name}`) or choose another name")
+        row.key_hash, row.prefix = key_hash(key), key[:PREFIX_CHARS]
+        row.created_at, row.last_used_at, row.revoked_at = now or utcnow(), None, None
+        return row, key, True
     row = ApiKey(name=name, key_hash=key_hash(key), prefix=key[:PREFIX_CHARS])
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         raise ApiKeyError(f"a key named {name!r} exists already") from None
-    return row, key
+    return row, key, False
 
 
 def revoke_key(session: Session, name: str, now: datetime | None = None) -> ApiKey:

@@ -8,7 +8,10 @@ import io
 from ntbcare.pipeline.accountability.figures import Figures, Report
 
 COLUMNS = ("kode", "instansi", "diterima", "dijawab", "dijawab_tepat_waktu", "persen_tepat_waktu",
-           "median_jam", "p90_jam", "tunggakan", "lewat_tenggat", "bukan_kewenangan", "penilaian", "persen_puas")
+           "median_jam", "p90_jam", "tunggakan", "lewat_tenggat", "bukan_kewenangan", "penilaian", "persen_puas",
+           # the deadline share's denominator: received tickets answered or past their deadline (last, so the
+           # columns before it keep their places)
+           "dinilai_tenggat")
 # The sortable columns of the page and the Figures attribute behind each.
 SORT_KEYS = {
     "instansi": "name", "diterima": "received", "dijawab": "answered", "tepat_waktu": "within_share",
@@ -28,7 +31,7 @@ def percent(value: float | None) -> str:
 def row_values(row: Figures) -> list[str | int]:
     return [row.code, row.name, row.received, row.answered, row.within_deadline, percent(row.within_share),
             hours(row.median_hours), hours(row.p90_hours), row.backlog, row.overdue, row.bounces, row.ratings,
-            percent(row.satisfaction)]
+            percent(row.satisfaction), row.due]
 
 
 def sorted_rows(report: Report, key: str = "diterima", descending: bool = True) -> list[Figures]:

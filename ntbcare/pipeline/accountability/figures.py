@@ -1,39 +1,39 @@
 """Each agency's public figures for a period, computed from the audit trail (never a counter that can drift).
 
-An agency *received* a ticket when the audit trail records it being routed to the agency (``routed``, whose
-detail names the agency) within the period; a ticket passed on is received by each agency it reached. Its
-*first answer* is the agency's earliest ``agency_answer`` or ``agency_done`` entry after that, by an actor
+An agency *received* a ticket when the audit trail records it being routed to the agency (``routed``, whose detail
+names the agency) within the period; a ticket passed on is received by each agency it reached. Its *first answer*
+is the agency's earliest ``agency_answer`` or ``agency_done`` entry after that, by an actor
 ``agency:<code>[:<e-mail>]``. Durations run from when the citizen wrote to that first answer, counted the way the
 deadline is counted: office hours on the working calendar (weekends and holidays excluded) for the working-hour
 tiers, the wall clock for urgent tickets; *within the deadline* compares the first answer with the ticket's
-deadline. A *bounce* is an agency saying "bukan kewenangan kami" (``not_ours``) within the period. The backlog
-and how much of it is overdue are the tickets with the agency now, not yet answered. Satisfaction is the share
-of ratings in the period that are ``puas``. The province's row sums the agencies' rows (its median and 90th
-percentile are over every first answer).
+deadline, over the received tickets that were answered or whose deadline has passed (one not yet due is neither
+late nor on time; one without a deadline its tier could give counts once answered, as not within). A *bounce* is
+an agency saying "bukan kewenangan kami" (``not_ours``) within the period. The backlog and how much of it is
+overdue are the tickets with the agency now, not yet answered. Satisfaction is the share of ratings in the period
+that are ``puas``. The province's row sums the agencies' rows (its median and 90th percentile are over every first
+answer).
 
-A report is computed with a handful of aggregate queries and cached per period for ``CACHE_SECONDS``.
+A report is computed from two reads of the trail plus a few aggregate queries; ``cache`` keeps and warms them.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from ntbcare.core.db import Database
 from ntbcare.core.models import Agency, AuditEntry, Rating, RatingValue, Ticket, TicketMessage, TicketStatus
+from ntbcare.core.sql import epoch
 from ntbcare.pipeline.accountability.periods import WITA, Period
-from routing.deadlines import DeadlinePolicy, deadline_for
+from routing.deadlines import DeadlinePolicy, OfficeClock, deadline_for
 
-CACHE_SECONDS = 60.0
+CLOCK_LEAD_DAYS = 120  # a ticket may be routed months after the citizen wrote
 TREND_WEEKS = 12
 WEEK_SECONDS = 7 * 24 * 3600
 ANSWER_ACTIONS = ("agency_answer", "agency_done")
@@ -66,6 +66,7 @@ class Figures:
     name: str
     received: int = 0
     answered: int = 0
+    due: int = 0  # received tickets answered or past their deadline: those the deadline share is over
     within_deadline: int = 0
     median_hours: float | None = None
     p90_hours: float | None = None
@@ -78,7 +79,7 @@ class Figures:
 
     @property
     def within_share(self) -> float | None:
-        return self.within_deadline / self.received if self.received else None
+        return self.within_deadline / self.due if self.due else None
 
     @property
     def satisfaction(self) -> float | None:
@@ -111,11 +112,20 @@ def _agency_of(actor: str) -> str | None:
     return parts[1] if len(parts) >= 2 and parts[0] == "agency" and parts[1] else None
 
 
-def _hours(policy: DeadlinePolicy, tier: str, start: datetime, end: datetime) -> float:
+def _hours(policy: DeadlinePolicy, clock: OfficeClock, tier: str, start: float, end: float) -> float:
     rule = policy.tiers.get(tier)
     if rule is not None and not rule.working_hours:
-        return max(0.0, (end - start).total_seconds() / 3600)
-    return policy.calendar.working_hours_between(start, end)
+        return max(0.0, (end - start) / 3600)
+    return clock.hours_between(start, end)
+
+
+def _deadline(policy: DeadlinePolicy, tier: str, opened: float, stored: float | None) -> float | None:
+    """The stored deadline, else the one the tier gives; None for a tier the settings no longer know."""
+    if stored is not None:
+        return stored
+    if tier not in policy.tiers:
+        return None
+    return deadline_for(tier, datetime.fromtimestamp(opened, UTC), policy).timestamp()
 
 
 def trend_weeks(period: Period, now: datetime) -> list[date]:
@@ -125,57 +135,90 @@ def trend_weeks(period: Period, now: datetime) -> list[date]:
     return [monday - timedelta(weeks=n) for n in range(TREND_WEEKS - 1, -1, -1)]
 
 
-def compute(session: Session, policy: DeadlinePolicy, period: Period, now: datetime) -> Report:
-    """The period's figures per agency and for the province, with the weekly trend."""
-    weeks = trend_weeks(period, now)
-    trend_start = datetime.combine(weeks[0], datetime.min.time(), tzinfo=WITA)
-    trend_end = trend_start + timedelta(weeks=TREND_WEEKS)
-    low, high = min(period.start, trend_start), max(period.end, trend_end)
-    agencies = {a.code: Figures(a.code, a.name) for a in session.scalars(select(Agency).order_by(Agency.code))
-                if a.active}
-    agency_expr = AuditEntry.detail["agency"].as_string()
-    routed = session.execute(
-        select(AuditEntry.ticket_id, AuditEntry.at, agency_expr, Ticket.tier, Ticket.opened_at, Ticket.deadline_at)
-        .join(Ticket, Ticket.id == AuditEntry.ticket_id)
-        .where(AuditEntry.action == "routed", AuditEntry.at >= low, AuditEntry.at < high)
-        .order_by(AuditEntry.at)
-    ).all()
-    answers: dict[tuple[int | None, str], list[datetime]] = defaultdict(list)
-    for ticket_id, at, actor in session.execute(
-            select(AuditEntry.ticket_id, AuditEntry.at, AuditEntry.actor)
+def _first_answers(session: Session, low: datetime) -> dict[tuple[int, str], list[float]]:
+    """Every agency answer since ``low`` by (ticket, agency), as POSIX seconds."""
+    answers: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for ticket_id, actor, at in session.connection().execute(  # Core rows: no ORM bookkeeping per row
+            select(AuditEntry.ticket_id, AuditEntry.actor, epoch(AuditEntry.at))
             .where(AuditEntry.action.in_(ANSWER_ACTIONS), AuditEntry.at >= low, AuditEntry.actor.like("agency:%"))):
         code = _agency_of(actor)
-        if code:
+        if code and ticket_id is not None:
             answers[(ticket_id, code)].append(at)
+    return answers
+
+
+Routing = tuple[float, str, float, float | None]  # routed at, tier, opened at, stored deadline (POSIX seconds)
+_NO_TICKET: Routing = (0.0, "", 0.0, None)
+
+
+def _first_routings(session: Session, low: datetime, high: datetime, period: Period) -> dict[tuple[int, str], Routing]:
+    """The first routing of each (ticket, agency) from ``low`` to ``high``; the ticket's tier, opening and
+    deadline only for those in the period (the trend weeks before it need the count alone)."""
+    routed = (AuditEntry.ticket_id, AuditEntry.detail["agency"].as_string(), epoch(AuditEntry.at))
+    found: dict[tuple[int, str], Routing] = {}
+    connection = session.connection()  # Core rows: no ORM bookkeeping per row
+    for span_start, span_end in ((low, min(period.start, high)), (max(period.end, low), high)):
+        if span_start < span_end:
+            for ticket_id, code, at in connection.execute(select(*routed).where(
+                    AuditEntry.action == "routed", AuditEntry.at >= span_start, AuditEntry.at < span_end)):
+                known = found.get((ticket_id, code))
+                if code and (known is None or at < known[0]):
+                    found[(ticket_id, code)] = (at, *_NO_TICKET[1:])
+    for ticket_id, code, at, tier, opened, deadline in connection.execute(
+            select(*routed, Ticket.tier, epoch(Ticket.opened_at), epoch(Ticket.deadline_at))
+            .join(Ticket, Ticket.id == AuditEntry.ticket_id)
+            .where(AuditEntry.action == "routed", AuditEntry.at >= period.start, AuditEntry.at < period.end)):
+        known = found.get((ticket_id, code))
+        if code and (known is None or at < known[0]):
+            found[(ticket_id, code)] = (at, tier, opened, deadline)
+    return found
+
+
+def compute(session: Session, policy: DeadlinePolicy, period: Period, now: datetime) -> Report:
+    """The period's figures per agency and for the province, with the weekly trend.
+
+    Two reads of the audit trail (routings, answers) as plain numbers, joined here: a correlated look-up per
+    routing would be planned on the (action, at) index by SQLite and take minutes.
+    """
+    weeks = trend_weeks(period, now)
+    trend_start = datetime.combine(weeks[0], datetime.min.time(), tzinfo=WITA)
+    low = min(period.start, trend_start)
+    high = max(period.end, trend_start + timedelta(weeks=TREND_WEEKS))
+    agencies = {a.code: Figures(a.code, a.name) for a in session.scalars(select(Agency).order_by(Agency.code))
+                if a.active}
+    first_routed = _first_routings(session, low, high, period)
+    answers = _first_answers(session, low)
+    clock = OfficeClock(policy.calendar, (low - timedelta(days=CLOCK_LEAD_DAYS)).astimezone(WITA).date(),
+                        max(high, now).astimezone(WITA).date())
     trend: dict[str, list[list[int]]] = defaultdict(lambda: [[0, 0] for _ in weeks])
-    seen: set[tuple[int, str]] = set()
     province = Figures(PROVINCE, "Provinsi NTB (semua instansi)")
-    for ticket_id, at, code, tier, opened_at, deadline_at in routed:
-        if not code or (ticket_id, code) in seen:
-            continue
-        seen.add((ticket_id, code))
-        first = min((moment for moment in answers.get((ticket_id, code), ()) if moment >= at), default=None)
-        n = int((at - trend_start).total_seconds() // WEEK_SECONDS)  # weeks start on Monday 00:00 WITA
+    origin, start, end, moment = trend_start.timestamp(), period.start.timestamp(), period.end.timestamp(), \
+        now.timestamp()
+    for (ticket_id, code), (at, tier, opened, stored_deadline) in first_routed.items():
+        first = min((t for t in answers.get((ticket_id, code), ()) if t >= at), default=None)
+        n = int((at - origin) // WEEK_SECONDS)  # weeks start on Monday 00:00 WITA
         if 0 <= n < TREND_WEEKS:
             for key in (code, PROVINCE):
                 trend[key][n][0] += 1
                 trend[key][n][1] += first is not None
-        if not period.start <= at < period.end:
+        if not start <= at < end:
             continue
         row = agencies.setdefault(code, Figures(code, code))
         row.received += 1
+        deadline = _deadline(policy, tier, opened, stored_deadline)
         if first is None:
+            row.due += deadline is not None and deadline <= moment
             continue
         row.answered += 1
-        row.hours.append(_hours(policy, tier, opened_at, first))
-        deadline = deadline_at or deadline_for(tier, opened_at, policy)
-        row.within_deadline += first <= deadline
+        row.due += 1
+        row.hours.append(_hours(policy, clock, tier, opened, first))
+        row.within_deadline += deadline is not None and first <= deadline
     _bounces(session, period, agencies)
     _backlog(session, now, agencies)
     _ratings(session, period, agencies)
     for row in agencies.values():
         row.close()
-        for name in ("received", "answered", "within_deadline", "backlog", "overdue", "bounces", "ratings",
+        for name in ("received", "answered", "due", "within_deadline", "backlog", "overdue", "bounces", "ratings",
                      "satisfied"):
             setattr(province, name, getattr(province, name) + getattr(row, name))
         province.hours.extend(row.hours)
@@ -217,49 +260,3 @@ def _ratings(session: Session, period: Period, agencies: dict[str, Figures]) -> 
         row.ratings += int(count)
         if value == RatingValue.SATISFIED:
             row.satisfied += int(count)
-
-
-_cache: dict[tuple[str, str], tuple[float, Report]] = {}
-_refreshing: set[tuple[str, str]] = set()
-_lock = threading.Lock()
-
-
-def _refresh(db: Database, policy: DeadlinePolicy, period: Period, now: datetime, key: tuple[str, str]) -> Report:
-    try:
-        with db.session() as session:
-            report = compute(session, policy, period, now)
-        with _lock:
-            _cache[key] = (time.monotonic() + CACHE_SECONDS, report)
-        return report
-    finally:
-        with _lock:
-            _refreshing.discard(key)
-
-
-def cached_report(db: Database, policy: DeadlinePolicy, period: Period, now: datetime) -> Report:
-    """The period's report, recomputed at most every ``CACHE_SECONDS`` per database and period.
-
-    Only the first request of a period computes while it waits; once the minute is up, the next request still
-    gets the previous report at once while one background thread computes the new one (stale while
-    revalidating), so visitors never wait on the aggregation after the first.
-    """
-    key = (str(db.engine.url), period.key)
-    with _lock:
-        hit = _cache.get(key)
-        stale = hit is not None and hit[0] <= time.monotonic()
-        start_refresh = stale and key not in _refreshing
-        if start_refresh:
-            _refreshing.add(key)
-    if hit is None:
-        return _refresh(db, policy, period, now, key)
-    if start_refresh:
-        threading.Thread(target=_refresh, args=(db, policy, period, now, key), daemon=True,
-                         name="ntbcare-public-figures").start()
-    return hit[1]
-
-
-def clear_cache() -> None:
-    """Forget every cached report (tests; a deployment never needs it)."""
-    with _lock:
-        _cache.clear()
-        _refreshing.clear()

@@ -3,7 +3,8 @@ way as a Facebook complaint: the classifier routes it, the agency gets the same 
 
 The requested ``service_code`` is kept in the ticket's audit trail as the client's suggestion; routing still
 decides, so the province's app and web form feed the one queue operators watch. Personal fields a client may
-send (name, e-mail, phone, device and account ids) are not stored at all.
+send (name, e-mail, phone, device and account ids) are not stored at all. A ``media_url`` is kept as an image
+attachment, which the agency sees and the public never does (Open311 reads answer ``media_url`` null).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class ServiceRequest:
     lat: float | None
     long: float | None
     address_string: str | None
+    media_url: str | None = None  # checked http(s); kept for the agency, never published
 
 
 def open_ticket(session: Session, request: ServiceRequest, *, client: str, now: datetime) -> Ticket:
@@ -40,6 +42,8 @@ def open_ticket(session: Session, request: ServiceRequest, *, client: str, now: 
     attachments: list[dict] = []
     if request.lat is not None and request.long is not None:
         attachments.append({"type": "location", "lat": request.lat, "long": request.long})
+    if request.media_url:
+        attachments.append({"type": "image", "url": request.media_url})
     ticket = Ticket(number=number, status=TicketStatus.NEW, channel=Channel.OPEN311, text=text,
                     attachments=attachments, origin_id=f"open311:{uuid4().hex}", opened_at=now,
                     last_citizen_message_at=now)

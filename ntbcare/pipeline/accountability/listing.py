@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from ntbcare.core.models import Agency, Ticket
-from ntbcare.pipeline.accountability.anonymise import PublicTicket, latest_answers, public_view
+from ntbcare.pipeline.accountability.anonymise import PublicTicket, public_answers, public_view
 from ntbcare.pipeline.accountability.figures import BACKLOG, publishable
 from routing.deadlines import DeadlinePolicy
 
@@ -20,11 +20,11 @@ def published() -> Select[Any]:
 
 
 def views(session: Session, tickets: list[Ticket], policy: DeadlinePolicy | None = None) -> list[PublicTicket]:
-    """The public form of each ticket, with its agency's name and latest answer, in the given order."""
-    answers = latest_answers(session, [t.id for t in tickets])
+    """The public form of each ticket, with its agency's name and public answers, in the given order."""
+    answers = public_answers(session, [t.id for t in tickets])
     codes = {t.agency_code for t in tickets if t.agency_code}
     agencies = {a.code: a for a in session.scalars(select(Agency).where(Agency.code.in_(codes)))} if codes else {}
-    return [public_view(t, agencies.get(t.agency_code or ""), answers.get(t.id), policy) for t in tickets]
+    return [public_view(t, agencies.get(t.agency_code or ""), answers.get(t.id, []), policy) for t in tickets]
 
 
 def recent_for_agency(session: Session, code: str, *, limit: int = 20,

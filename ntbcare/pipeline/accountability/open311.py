@@ -27,6 +27,9 @@ REQUEST_FIELDS = ("service_request_id", "status", "status_notes", "service_name"
                   "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
                   "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url")
 _NUMBER = re.compile(r"^NTB-\d{4}-\d{6}$")
+# What XML 1.0 forbids in a document (saxutils.escape leaves it): C0 controls but tab, LF and CR, lone surrogates,
+# U+FFFE and U+FFFF. A stored text from any channel may hold one; the feed must stay parseable for everyone.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Open311Error(Exception):
@@ -138,4 +141,9 @@ def _element(name: str, value: Any, item: str | None = None) -> str:
         return f"<{name}>" + "".join(_element(child, v) for v in value) + f"</{name}>"
     if isinstance(value, bool):
         return f"<{name}>{'true' if value else 'false'}</{name}>"
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{escape(xml_text(str(value)))}</{name}>"
+
+
+def xml_text(value: str) -> str:
+    """``value`` without the characters XML 1.0 does not allow."""
+    return _NOT_XML.sub("", value)
