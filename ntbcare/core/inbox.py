@@ -129,10 +129,22 @@ def _insert_sqlite(db: Database, bodies: list[tuple[bytes, str]], hashes: list[s
     return _resolve(plan, fresh, hashes, list(range(last - len(fresh) + 1, last + 1)))
 
 
+_PG_LOCK = ("SELECT pg_advisory_xact_lock(%s, bucket) FROM "
+            "(SELECT bucket FROM unnest(%s::int[]) AS bucket ORDER BY bucket) AS ordered")
+_PG_EXISTING = "SELECT body_sha256, min(id) FROM deliveries WHERE body_sha256 = ANY(%s) GROUP BY body_sha256"
+# One statement for the whole batch, rows in the order given (ids from the sequence follow it).
+_PG_INSERT = (
+    f"INSERT INTO deliveries ({', '.join(_COLUMNS)}) "
+    "SELECT %(now)s, source, body, sha, %(status)s, 0, %(now)s "
+    "FROM unnest(%(sources)s::text[], %(bodies)s::bytea[], %(hashes)s::text[]) WITH ORDINALITY "
+    "AS batch(source, body, sha, position) ORDER BY position RETURNING id"
+)
+
+
 def _insert_postgresql(
     db: Database, bodies: list[tuple[bytes, str]], hashes: list[str], dedupe: bool
 ) -> list[Stored]:
-    now = utcnow()
+    """Three round trips whatever the batch size: the advisory locks, the lookup, one INSERT of every row."""
     connection = db.engine.raw_connection()
     try:
         driver = cast("psycopg.Connection[tuple[Any, ...]]", connection.driver_connection)
@@ -141,22 +153,18 @@ def _insert_postgresql(
             if dedupe:
                 # Two processes storing the same body at once: the second waits for the first's commit and
                 # then finds its row. Buckets in sorted order, so writers never wait on each other in a cycle.
-                for bucket in sorted({int(digest[:8], 16) % _PG_LOCK_BUCKETS for digest in hashes}):
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_PG_LOCK_KEY, bucket))
-                cursor.execute(
-                    "SELECT body_sha256, min(id) FROM deliveries WHERE body_sha256 = ANY(%s) GROUP BY body_sha256",
-                    (sorted(set(hashes)),),
-                )
+                buckets = sorted({int(digest[:8], 16) % _PG_LOCK_BUCKETS for digest in hashes})
+                cursor.execute(_PG_LOCK, (_PG_LOCK_KEY, buckets))
+                cursor.execute(_PG_EXISTING, (sorted(set(hashes)),))
                 known = dict(cursor.fetchall())
             fresh, plan = _plan(hashes, known, dedupe)
-            params = [(now, bodies[i][1], bodies[i][0], hashes[i], DeliveryStatus.PENDING, 0, now) for i in fresh]
             ids: list[int] = []
-            if params:  # psycopg 3: one pipelined executemany, ids in order
-                cursor.executemany(_INSERT.replace("?", "%s") + " RETURNING id", params, returning=True)
-                while True:  # one result set per inserted row
-                    ids.extend(row[0] for row in cursor.fetchall())
-                    if not cursor.nextset():
-                        break
+            if fresh:
+                cursor.execute(_PG_INSERT, {"now": utcnow(), "status": DeliveryStatus.PENDING,
+                                            "sources": [bodies[i][1] for i in fresh],
+                                            "bodies": [bodies[i][0] for i in fresh],
+                                            "hashes": [hashes[i] for i in fresh]})
+                ids = sorted(row[0] for row in cursor.fetchall())
         connection.commit()
     except BaseException:
         connection.rollback()

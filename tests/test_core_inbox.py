@@ -1,0 +1,62 @@
+"""The delivery inbox on SQLite and PostgreSQL: a batch of bodies stored in one transaction, each caller told the
+id of the row that holds exactly its body, identical bodies stored once, and a coroutine's wait on the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from sqlalchemy import select
+
+from ntbcare.core.db import Database
+from ntbcare.core.inbox import DeliveryWriter, store_bodies
+from ntbcare.core.models import Delivery
+
+
+def bodies_by_id(db: Database) -> dict[int, bytes]:
+    with db.session() as session:
+        return dict(session.execute(select(Delivery.id, Delivery.body)).all())
+
+
+def test_each_body_gets_the_id_of_its_own_row_and_repeats_are_stored_once(db: Database) -> None:
+    batch = [(f'{{"n": {n}}}'.encode(), "webhook") for n in range(50)]
+    batch.insert(10, batch[3])  # the same body twice in one batch
+    stored = store_bodies(db, batch)
+    rows = bodies_by_id(db)
+    assert len(rows) == 50
+    assert all(rows[where.delivery_id] == body for where, (body, _) in zip(stored, batch, strict=True))
+    assert stored[10].delivery_id == stored[3].delivery_id and not stored[10].new
+    again = store_bodies(db, [batch[7], (b'{"n": 99}', "webhook")])  # one already stored, one new
+    assert (again[0].delivery_id, again[0].new) == (stored[7].delivery_id, False) and again[1].new
+    assert rows.keys() < bodies_by_id(db).keys()
+
+
+def test_concurrent_writers_each_get_their_own_rows(db: Database) -> None:
+    results: dict[int, list[int]] = {}
+
+    def write(worker: int) -> None:
+        results[worker] = [s.delivery_id for s in
+                           store_bodies(db, [(f'{{"w": {worker}, "n": {n}}}'.encode(), "webhook") for n in range(20)])]
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = bodies_by_id(db)
+    for worker, ids in results.items():
+        assert [rows[i] for i in ids] == [f'{{"w": {worker}, "n": {n}}}'.encode() for n in range(20)]
+
+
+def test_a_coroutine_awaits_the_group_commit_and_gets_its_id(db: Database) -> None:
+    committed: list[list[int]] = []
+    writer = DeliveryWriter(db, on_committed=committed.append)
+
+    async def deliveries() -> list[int]:
+        return list(await asyncio.gather(*(writer.store_async(f'{{"a": {n}}}'.encode(), timeout=10)
+                                           for n in range(30))))
+
+    ids = asyncio.run(deliveries())
+    rows = bodies_by_id(db)
+    assert [rows[i] for i in ids] == [f'{{"a": {n}}}'.encode() for n in range(30)]
+    assert sorted(i for batch in committed for i in batch) == sorted(ids)
