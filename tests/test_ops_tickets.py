@@ -130,8 +130,28 @@ def test_bad_input_is_a_clear_message_and_changes_nothing(client, seeded) -> Non
     assert "sudah digabung ke tiket lain" in merged_target
     token = csrf_token(client, "/ops/review")
     assert client.post(f"/ops/tickets/{number}/explode", data={"csrf_token": token}).status_code == 404
-    missing = client.post("/ops/tickets/NTB-2026-777777/close", data={"csrf_token": token}, follow_redirects=True)
-    assert missing.status_code == 404 or "tidak ditemukan" in missing.get_data(as_text=True)
+    missing = client.post("/ops/tickets/NTB-2026-777777/close", data={"csrf_token": token})
+    assert missing.status_code == 303 and missing.headers["Location"] == "/ops/tickets"
+    assert "Tiket &#39;NTB-2026-777777&#39; tidak ditemukan" in client.get("/ops/tickets").get_data(as_text=True)
+
+
+def test_an_action_on_a_missing_ticket_goes_back_to_a_page_that_shows_why(client, seeded) -> None:  # type: ignore[no-untyped-def]
+    make_ticket(seeded, 1)
+    signed_in(client)
+    token = csrf_token(client, "/ops/review")
+    for action, fields in (("assign", {"agency": "PLN"}), ("not-complaint", {}), ("merge", {"into": "NTB-2026-000001"}),
+                           ("note", {"note": "x"}), ("retry-reply", {})):
+        response = client.post(f"/ops/tickets/NTB-2026-888888/{action}",
+                               data={"csrf_token": token, "next": "/ops/review", **fields})
+        assert response.status_code == 303 and response.headers["Location"] == "/ops/review", action
+        page = client.get("/ops/review")
+        assert page.status_code == 200
+        assert "Tiket &#39;NTB-2026-888888&#39; tidak ditemukan. Periksa nomornya." in page.get_data(as_text=True)
+    # A form that asked to come back to the missing ticket's own page lands on the search instead.
+    response = client.post("/ops/tickets/NTB-2026-888888/close",
+                           data={"csrf_token": token, "next": "/ops/tickets/NTB-2026-888888"}, follow_redirects=True)
+    assert response.status_code == 200 and response.request.path == "/ops/tickets"
+    assert "tidak ditemukan" in response.get_data(as_text=True)
 
 
 def test_not_complaint_reopen_close_and_a_note_are_audited_as_the_operator(client, seeded) -> None:  # type: ignore[no-untyped-def]

@@ -27,6 +27,10 @@ class TicketChanged(DecisionRefused):
     """Someone (another operator, an agency, the worker) changed the ticket after the operator saw it."""
 
 
+class TicketNotFound(DecisionRefused):
+    """No ticket has that number: the console goes back to a page that exists, where the refusal can show."""
+
+
 def version_of(ticket: Ticket) -> str:
     """The ticket's version as a form carries it (``seen``): its last change, to the microsecond."""
     return ticket.updated_at.isoformat()
@@ -47,7 +51,7 @@ def lookup(session: Session, number: str) -> Ticket:
     """The ticket by number (or id), or a refusal that says so."""
     ticket = find_ticket(session, number) if number.strip() else None
     if ticket is None:
-        raise DecisionRefused(f"Tiket {number.strip()[:40]!r} tidak ditemukan. Periksa nomornya.")
+        raise TicketNotFound(f"Tiket {number.strip()[:40]!r} tidak ditemukan. Periksa nomornya.")
     return ticket
 
 
