@@ -1,9 +1,10 @@
 """A real browser (Debian's chromium driven by Playwright), at 1280 px and 360 px: an operator signs in, works
 the review queue with the keyboard only (j to move, n not a complaint, 1 assign to the first suggestion, m merge
-into the suggested duplicate, or into a typed number where none is suggested); the agency answers through the link it was e-mailed (captured by a loopback SMTP server);
-the operator's ticket page then shows the answer and the Facebook reply's state (the Graph API is a stand-in
-on loopback). Every page passes axe-core with no serious or critical violation, runs without a CSP or script
-error, fits the phone without sideways scrolling, and is screenshotted under artifacts/."""
+into the suggested duplicate, or into a typed number where none is suggested); the agency answers through the
+link it was e-mailed (captured by a loopback SMTP server); the operator's ticket page then shows the answer and
+the Facebook reply's state (the Graph API is a stand-in on loopback). Every page passes axe-core with no serious
+or critical violation, runs without a CSP or script error, fits the phone without sideways scrolling, and is
+screenshotted under artifacts/."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ is locked") is the same refusal, with nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from typing import Any
@@ -34,10 +35,9 @@ def both_hold_their_first_ticket(db: Database) -> Any:
     def hold(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.startswith(CLAIM) and not getattr(local, "held", False):
             local.held = True
-            try:
+            # Broken after 3 s: the other merge waits for this one's lock, so it is queued, not crossed.
+            with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=3)
-            except threading.BrokenBarrierError:
-                pass  # the other merge waits for this one's lock: it is queued, not crossed
 
     event.listen(db.engine, "after_cursor_execute", hold)
     return hold
