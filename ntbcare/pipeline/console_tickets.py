@@ -5,7 +5,8 @@ Built for 100,000 tickets: every list is one indexed, ordered, limited query (re
 ``(status|agency|channel, opened_at)`` indexes, revision 0010's trigram index for free text and
 ``(status, deadline_at, opened_at)`` for overdue); a page's ids are chosen first, from the indexes alone where
 they cover the filters, and only those rows are read whole. Pages know whether a next one exists by reading
-one row more, never by counting the whole table; duplicates for a whole review page come from one query.
+one row more, never by counting the whole table. Duplicates come from one indexed query per location on the
+page, each bounded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -28,6 +30,9 @@ PER_PAGE = 50
 REVIEW_PAGE = 25
 DUPLICATE_DAYS = 14
 DUPLICATE_SIMILARITY = 0.45
+# The newest tickets of the 14 days compared per location (a bound per location, not across them: a busy
+# place cannot push a quieter place's older match out of the window).
+DUPLICATE_POOL = 2000
 NUMBER = re.compile(r"^NTB-\d{4}-\d{1,6}$", re.IGNORECASE)
 WORD = re.compile(r"[0-9a-z]{3,}")
 REVIEW_REASONS = {
@@ -164,13 +169,21 @@ def candidates(ticket: Ticket, limit: int = 3) -> list[dict[str, Any]]:
     return sorted(valid, key=lambda c: -float(c.get("score") or 0))[:limit]
 
 
-def words(text: str) -> set[str]:
-    return set(WORD.findall((text or "").lower()))
+@lru_cache(maxsize=4096)
+def _words_of(text: str) -> frozenset[str]:
+    return frozenset(WORD.findall(text.lower()))
 
 
-def similarity(a: set[str], b: set[str]) -> float:
+def words(text: str | None) -> frozenset[str]:
+    """The words compared for duplicates; remembered per text, because the tickets of the last 14 days are read
+    again on every review page (4,096 texts: about two weeks of the province's complaints)."""
+    return _words_of(text or "")
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Share of words in common (Jaccard); 0 when either side has none."""
-    return len(a & b) / len(a | b) if a and b else 0.0
+    common = len(a & b)
+    return common / (len(a) + len(b) - common) if common else 0.0
 
 
 @dataclass(frozen=True)
@@ -182,25 +195,44 @@ class Duplicate:
     text: str
 
 
+def _pool(session: Session, place: str, since: datetime) -> list[tuple[Any, frozenset[str]]]:
+    """The newest tickets of the window at one place (``(location_code, opened_at)``, revision 0010), with
+    their words; only the columns compared and shown are read."""
+    rows = session.execute(select(Ticket.id, Ticket.number, Ticket.status, Ticket.text).where(
+        Ticket.location_code == place, Ticket.opened_at >= since, Ticket.status != TicketStatus.MERGED)
+        .order_by(Ticket.opened_at.desc()).limit(DUPLICATE_POOL)).all()
+    return [(row, words(row.text)) for row in rows]
+
+
+def _closest(own: frozenset[str], own_id: int, pool: list[tuple[Any, frozenset[str]]],
+             limit: int) -> list[tuple[Duplicate, float]]:
+    """The pool's tickets at least DUPLICATE_SIMILARITY alike, closest first (newer first among equals).
+    ``common / (|a| + |b| - common) >= t`` is tested as ``common * (1 + t) >= t * (|a| + |b|)``, without a
+    division or a call per pair: a review page compares thousands of pairs."""
+    if not own:
+        return []
+    threshold, size = DUPLICATE_SIMILARITY, len(own)
+    close = []
+    for row, other in pool:
+        common = len(own & other)
+        if common and common * (1 + threshold) >= threshold * (size + len(other)) and row.id != own_id:
+            close.append((row, common / (size + len(other) - common)))
+    close.sort(key=lambda pair: -pair[1])
+    return [(Duplicate(row.number, row.status, row.text or ""), score) for row, score in close[:limit]]
+
+
 def suggested_duplicates(session: Session, tickets: Sequence[Ticket], now: datetime,
                          limit: int = 3) -> dict[int, list[tuple[Duplicate, float]]]:
     """For each ticket, tickets of the last 14 days at the same location whose wording is close, closest first
-    (one query for the whole page, reading only the columns compared and shown)."""
-    places = {t.location_code for t in tickets if t.location_code}
+    (newer first among equals); one bounded query per location on the page."""
     found: dict[int, list[tuple[Duplicate, float]]] = {t.id: [] for t in tickets}
-    if not places:
-        return found
-    rows = session.execute(select(Ticket.id, Ticket.number, Ticket.status, Ticket.text, Ticket.location_code).where(
-        Ticket.opened_at >= now - timedelta(days=DUPLICATE_DAYS), Ticket.location_code.in_(places),
-        Ticket.status != TicketStatus.MERGED).order_by(Ticket.opened_at.desc()).limit(2000)).all()
-    by_place: dict[str, list[tuple[int, Duplicate, set[str]]]] = {}
-    for row in rows:
-        by_place.setdefault(row.location_code, []).append(
-            (row.id, Duplicate(row.number, row.status, row.text or ""), words(row.text)))
+    by_place: dict[str, list[Ticket]] = {}
     for ticket in tickets:
-        mine = words(ticket.text)
-        scored = [(other, similarity(mine, other_words)) for other_id, other, other_words
-                  in by_place.get(ticket.location_code or "", []) if other_id != ticket.id]
-        close = sorted((pair for pair in scored if pair[1] >= DUPLICATE_SIMILARITY), key=lambda p: -p[1])
-        found[ticket.id] = close[:limit]
+        if ticket.location_code:
+            by_place.setdefault(ticket.location_code, []).append(ticket)
+    since = now - timedelta(days=DUPLICATE_DAYS)
+    for place, mine in by_place.items():
+        pool = _pool(session, place, since)
+        for ticket in mine:
+            found[ticket.id] = _closest(words(ticket.text), ticket.id, pool, limit)
     return found
