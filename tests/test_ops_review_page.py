@@ -109,3 +109,28 @@ def test_an_older_match_within_14_days_shows_beside_a_busy_place(client, seeded)
     page = client.get("/ops/review").get_data(as_text=True)
     assert f"Gabung ke {match}" in item_of(page, quiet)
     assert "Gabung ke" not in item_of(page, busy)
+
+
+def test_suggestions_follow_new_changed_and_merged_tickets_at_once(client, seeded) -> None:  # type: ignore[no-untyped-def]
+    """A place's tickets are kept between page loads, and read again as soon as anything there changes."""
+    text = "Sampah menumpuk di depan Pasar Cakranegara sudah tiga hari"
+    waiting = make_ticket(seeded, 1, location="5271", hours_ago=1, text=text)
+    make_ticket(seeded, 2, location="5271", status=TicketStatus.FORWARDED, agency="PUPRPKP", hours_ago=3,
+                text="Jalan berlubang di Jl. Pejanggik")
+    assert login(client, "ani", "kata-sandi-ani-1").status_code == 303
+    assert "Gabung ke" not in item_of(client.get("/ops/review").get_data(as_text=True), waiting)
+
+    newcomer = make_ticket(seeded, 3, location="5271", status=TicketStatus.FORWARDED, agency="PUPRPKP",
+                           hours_ago=2, text=text + "!")
+    assert f"Gabung ke {newcomer}" in item_of(client.get("/ops/review").get_data(as_text=True), waiting)
+
+    with seeded.scope() as session:  # its citizen edited the comment into something else
+        session.execute(update(Ticket).where(Ticket.number == newcomer).values(text="Listrik padam di Ampenan"))
+    assert "Gabung ke" not in item_of(client.get("/ops/review").get_data(as_text=True), waiting)
+
+    with seeded.scope() as session:
+        session.execute(update(Ticket).where(Ticket.number == "NTB-2026-000002").values(text=text))
+    assert "Gabung ke NTB-2026-000002" in item_of(client.get("/ops/review").get_data(as_text=True), waiting)
+    with seeded.scope() as session:  # merged elsewhere meanwhile: no longer a ticket to merge into
+        session.execute(update(Ticket).where(Ticket.number == "NTB-2026-000002").values(status=TicketStatus.MERGED))
+    assert "Gabung ke" not in item_of(client.get("/ops/review").get_data(as_text=True), waiting)

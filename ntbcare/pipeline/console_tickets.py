@@ -1,12 +1,12 @@
 """What the console's review queue and ticket search read: filters from a query string, one page of tickets,
-and suggested duplicates.
+the classifier's suggestions and why a ticket is in review (suggested duplicates:
+:mod:`ntbcare.pipeline.console_duplicates`).
 
 Built for 100,000 tickets: every list is one indexed, ordered, limited query (revision 0006's
 ``(status|agency|channel, opened_at)`` indexes, revision 0010's trigram index for free text and
 ``(status, deadline_at, opened_at)`` for overdue); a page's ids are chosen first, from the indexes alone where
 they cover the filters, and only those rows are read whole. Pages know whether a next one exists by reading
-one row more, never by counting the whole table. Duplicates come from one indexed query per location on the
-page, each bounded.
+one row more, never by counting the whole table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -28,13 +27,7 @@ from ntbcare.pipeline.console_counts import overdue_filter
 
 PER_PAGE = 50
 REVIEW_PAGE = 25
-DUPLICATE_DAYS = 14
-DUPLICATE_SIMILARITY = 0.45
-# The newest tickets of the 14 days compared per location (a bound per location, not across them: a busy
-# place cannot push a quieter place's older match out of the window).
-DUPLICATE_POOL = 2000
 NUMBER = re.compile(r"^NTB-\d{4}-\d{1,6}$", re.IGNORECASE)
-WORD = re.compile(r"[0-9a-z]{3,}")
 REVIEW_REASONS = {
     "low_confidence": "Klasifikasi kurang yakin",
     "close_candidates": "Beberapa instansi sama mungkinnya",
@@ -167,72 +160,3 @@ def candidates(ticket: Ticket, limit: int = 3) -> list[dict[str, Any]]:
     stored = (ticket.classification or {}).get("candidates") or []
     valid = [c for c in stored if isinstance(c, dict) and isinstance(c.get("agency"), str)]
     return sorted(valid, key=lambda c: -float(c.get("score") or 0))[:limit]
-
-
-@lru_cache(maxsize=4096)
-def _words_of(text: str) -> frozenset[str]:
-    return frozenset(WORD.findall(text.lower()))
-
-
-def words(text: str | None) -> frozenset[str]:
-    """The words compared for duplicates; remembered per text, because the tickets of the last 14 days are read
-    again on every review page (4,096 texts: about two weeks of the province's complaints)."""
-    return _words_of(text or "")
-
-
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Share of words in common (Jaccard); 0 when either side has none."""
-    common = len(a & b)
-    return common / (len(a) + len(b) - common) if common else 0.0
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A ticket suggested as the same problem: what the queue shows of it."""
-
-    number: str
-    status: str
-    text: str
-
-
-def _pool(session: Session, place: str, since: datetime) -> list[tuple[Any, frozenset[str]]]:
-    """The newest tickets of the window at one place (``(location_code, opened_at)``, revision 0010), with
-    their words; only the columns compared and shown are read."""
-    rows = session.execute(select(Ticket.id, Ticket.number, Ticket.status, Ticket.text).where(
-        Ticket.location_code == place, Ticket.opened_at >= since, Ticket.status != TicketStatus.MERGED)
-        .order_by(Ticket.opened_at.desc()).limit(DUPLICATE_POOL)).all()
-    return [(row, words(row.text)) for row in rows]
-
-
-def _closest(own: frozenset[str], own_id: int, pool: list[tuple[Any, frozenset[str]]],
-             limit: int) -> list[tuple[Duplicate, float]]:
-    """The pool's tickets at least DUPLICATE_SIMILARITY alike, closest first (newer first among equals).
-    ``common / (|a| + |b| - common) >= t`` is tested as ``common * (1 + t) >= t * (|a| + |b|)``, without a
-    division or a call per pair: a review page compares thousands of pairs."""
-    if not own:
-        return []
-    threshold, size = DUPLICATE_SIMILARITY, len(own)
-    close = []
-    for row, other in pool:
-        common = len(own & other)
-        if common and common * (1 + threshold) >= threshold * (size + len(other)) and row.id != own_id:
-            close.append((row, common / (size + len(other) - common)))
-    close.sort(key=lambda pair: -pair[1])
-    return [(Duplicate(row.number, row.status, row.text or ""), score) for row, score in close[:limit]]
-
-
-def suggested_duplicates(session: Session, tickets: Sequence[Ticket], now: datetime,
-                         limit: int = 3) -> dict[int, list[tuple[Duplicate, float]]]:
-    """For each ticket, tickets of the last 14 days at the same location whose wording is close, closest first
-    (newer first among equals); one bounded query per location on the page."""
-    found: dict[int, list[tuple[Duplicate, float]]] = {t.id: [] for t in tickets}
-    by_place: dict[str, list[Ticket]] = {}
-    for ticket in tickets:
-        if ticket.location_code:
-            by_place.setdefault(ticket.location_code, []).append(ticket)
-    since = now - timedelta(days=DUPLICATE_DAYS)
-    for place, mine in by_place.items():
-        pool = _pool(session, place, since)
-        for ticket in mine:
-            found[ticket.id] = _closest(words(ticket.text), ticket.id, pool, limit)
-    return found

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ntbcare.core.lifecycle import find_ticket
 from ntbcare.core.models import Agency, Channel, Citizen, Ticket, TicketStatus, utcnow
 from ntbcare.core.queries import location_label
-from ntbcare.pipeline import console_tickets
+from ntbcare.pipeline import console_duplicates, console_tickets
 from ntbcare.pipeline.ticket_claim import version_of
 from ntbcare.pipeline.ticket_timeline import photos, timeline
 from ntbcare.web.context import current_runtime
@@ -46,7 +46,7 @@ def review() -> Response:
         names = {a.code: a.name for a in agencies}
         items = [{"ticket": t, "candidates": console_tickets.candidates(t), "deadline": deadline(t, now),
                   "citizen": queue.names.get(t.citizen_id or 0, "")} for t in queue.tickets]
-        duplicates = console_tickets.suggested_duplicates(session, queue.tickets, now)
+        duplicates = console_duplicates.suggested_duplicates(session, queue.tickets, now)
         html = render_template("ops/review.html", items=items, queue=queue, agencies=agencies, names=names,
                                duplicates=duplicates, total=console_tickets.review_count(session), **_helpers())
     return make_response(html)

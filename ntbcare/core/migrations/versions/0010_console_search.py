@@ -5,8 +5,9 @@ of each ticket's number, text and citizen name, kept in step by triggers on ``ti
 deleting a row by rowid cannot go out of step, which an external-content table's "delete" (it must repeat
 the indexed values exactly, and the name lives in another table) can, silently. PostgreSQL gets pg_trgm GIN
 indexes, which serve ``ILIKE '%…%'`` directly (pg_trgm is a trusted extension from PostgreSQL 13: the owner
-of the database may create it). Both get ``(location_code, opened_at)`` for the review queue's suggested
-duplicates and ``(status, deadline_at, opened_at)``, which answers ``overdue=1`` newest first from the index.
+of the database may create it). Both get ``(location_code, opened_at, updated_at)`` for the review queue's
+suggested duplicates (a place's pool and its fingerprint) and ``(status, deadline_at, opened_at)``, which
+answers ``overdue=1`` newest first from the index.
 
 A later migration that rebuilds ``tickets`` or ``citizens`` on SQLite (``batch_alter_table``) drops their
 triggers and must create them again (``SQLITE_TRIGGERS`` below).
@@ -26,7 +27,7 @@ branch_labels = None
 depends_on = None
 
 INDEXES = (
-    ("ix_tickets_location_opened", ["location_code", "opened_at"]),
+    ("ix_tickets_location_opened_updated", ["location_code", "opened_at", "updated_at"]),
     ("ix_tickets_status_deadline_opened", ["status", "deadline_at", "opened_at"]),
 )
 NAME_OF = "(SELECT display_name FROM citizens WHERE id = new.citizen_id)"
