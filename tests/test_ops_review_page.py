@@ -84,7 +84,7 @@ def test_every_review_reason_the_code_writes_has_indonesian_words() -> None:
             for pattern in patterns:
                 written.update(re.findall(pattern, source))
     assert {"low_confidence", "close_candidates", "jurisdiction_unknown", "not_ours", "forward_failed",
-            "maybe_not_fixed", "no_text", "split", "reopened"} <= written
+            "forward_bounced", "maybe_not_fixed", "no_text", "split", "reopened"} <= written
     assert written <= set(REVIEW_REASONS), written - set(REVIEW_REASONS)
     assert all(reason_label(code) != code for code in written)
 

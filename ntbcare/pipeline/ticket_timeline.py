@@ -29,7 +29,8 @@ from ntbcare.core.security import http_url
 
 MAIL_KINDS = {"forward": "E-mail laporan ke instansi", "reminder": "E-mail pengingat ke instansi",
               "escalation": "E-mail eskalasi"}
-MAIL_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "sent": "terkirim", "failed": "gagal"}
+MAIL_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "sent": "terkirim", "failed": "gagal",
+               "bounced": "terpental"}
 REPLY_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "unknown": "sedang dipastikan",
                 "sent": "tampil di Facebook", "failed": "gagal", "undeliverable": "tidak dapat dikirim"}
 ANSWER_KINDS = {"answer": "Jawaban instansi", "done": "Instansi menandai selesai",
@@ -86,7 +87,7 @@ def timeline(session: Session, ticket: Ticket) -> list[Item]:
     for mail in session.scalars(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id)):
         items.append(Item(mail.sent_at or mail.created_at, "mail", MAIL_KINDS.get(mail.kind, f"E-mail {mail.kind}"),
                           text=", ".join(mail.recipients or []), state=MAIL_STATES.get(mail.status, mail.status),
-                          bad=mail.status == "failed", who=mail.error or ""))
+                          bad=mail.status in ("failed", "bounced"), who=mail.error or ""))
     for answer in session.scalars(select(AgencyAnswer).where(AgencyAnswer.ticket_id == ticket.id)):
         items.append(Item(answer.created_at, "answer", ANSWER_KINDS.get(answer.action, answer.action),
                           text=answer.text, who=answer.agency_code))
