@@ -18,6 +18,7 @@ from ntbcare.app import create_app
 from ntbcare.cli import cli
 from ntbcare.core.models import (
     AuditEntry,
+    Event,
     OutboundMail,
     RoutingDecision,
     Ticket,
@@ -372,3 +373,28 @@ def test_retry_reply_sends_a_failed_reply_again_once_through_the_outbox(database
         assert session.get(Reply, reply_id).status == ReplyStatus.SENT
     assert "tampil di Facebook" in client.get("/ops/tickets/NTB-2026-000007").get_data(as_text=True)
     assert ("reply_retry", "operator:ani") in audit_actions(seeded, "NTB-2026-000007")
+
+
+def test_the_timeline_shows_webhook_events_and_audit_entries(client, seeded, runtime) -> None:  # type: ignore[no-untyped-def]
+    """A comment arrives through the signed webhook, is edited, and an operator acts: the ticket page shows each
+    webhook event with its outcome and each audit entry with who did it."""
+    from tests.conftest import Poster, drain
+
+    post = Poster(client)
+    assert post("feed__comment__add").status_code == 200
+    drain(runtime)
+    assert post("feed__comment__edited").status_code == 200  # the citizen edits the comment
+    drain(runtime)
+    with seeded.session() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        kinds = [e.kind for e in session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id))]
+    assert len(kinds) == 2
+    signed_in(client)
+    act(client, seeded, ticket.number, "not-complaint")
+    page = client.get(f"/ops/tickets/{ticket.number}").get_data(as_text=True)
+    timeline = page[page.index('class="timeline"'):]
+    for kind in kinds:
+        assert f"<strong>Kejadian Facebook: {kind}</strong>" in timeline
+    assert '<span class="badge">applied</span>' in timeline
+    assert "Riwayat: not_complaint (" in timeline and "· operator:ani" in timeline
+    assert re.search(r"Riwayat: \w+ \(- → new\)", timeline)  # the ticket's opening, by the system
