@@ -82,6 +82,12 @@ _pools: dict[tuple[str, str], _Pool] = {}
 _lock = threading.Lock()
 
 
+def forget_pools() -> None:
+    """Drop every kept pool (the next review page reads them all again: what a benchmark's cold case measures)."""
+    with _lock:
+        _pools.clear()
+
+
 def window_start(now: datetime) -> datetime:
     """14 days back, to the hour: a pool stays usable for an hour while the window slides (the exact 14 days
     are applied to what it holds)."""
