@@ -25,6 +25,7 @@ from ntbcare.core.agency_mail import (
     build_forward_email,
     build_reminder_email,
 )
+from ntbcare.core.bounces import stamp
 from ntbcare.core.db import Database
 from ntbcare.core.display import shared_locations
 from ntbcare.core.lifecycle import audit, transition
@@ -146,7 +147,7 @@ def send_due_mails(db: Database, settings: Settings, *, ids: list[int] | None = 
                 error = exc
         if message is not None:
             try:
-                send_email(config, message)
+                send_email(config, message, envelope_from=stamp(settings, message, mail_id))
             except (MailTemporaryError, MailPermanentError) as exc:
                 error = exc
         _record_outcome(db, mail_id, error, result)
@@ -161,8 +162,11 @@ def _record_outcome(db: Database, mail_id: int, error: Exception | None, result:
             return
         ticket = mail.ticket
         if error is None:
-            mail.status, mail.sent_at, mail.error, mail.claimed_until = MailStatus.SENT, now, None, None
+            mail.sent_at, mail.claimed_until = now, None
             result.sent.append(mail_id)
+            if mail.status == MailStatus.BOUNCED:  # its bounce was read before this outcome: it stays bounced
+                return
+            mail.status, mail.error = MailStatus.SENT, None
             if ticket is None:
                 return
             if mail.kind == "forward" and ticket.status == TicketStatus.ROUTED:

@@ -75,6 +75,7 @@ class RecordingHandler:
     def __init__(self, data_reply: str = "250 OK", rcpt_reply: str | None = None) -> None:
         self.data_reply, self.rcpt_reply = data_reply, rcpt_reply
         self.received: list[tuple[list[str], bytes]] = []
+        self.senders: list[str] = []  # each accepted message's envelope sender (MAIL FROM), in order
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
         if self.rcpt_reply:
@@ -85,6 +86,7 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         if self.data_reply.startswith("250"):
             self.received.append((list(envelope.rcpt_tos), envelope.content))
+            self.senders.append(envelope.mail_from)
         return self.data_reply
 
 

@@ -1,8 +1,9 @@
 """A real browser (Debian's chromium driven by Playwright), on a 1280 px desktop and a 360 px phone: a
-supervisor signs in to the operator console, reads the dashboard, sends a reminder from the overdue board,
-edits an agency's contacts and opens every supervisor page, then logs out. Every page passes axe-core with no
-serious or critical violation, runs without a CSP or script error, and fits the phone without sideways
-scrolling. Screenshots go to artifacts/ (gitignored)."""
+supervisor signs in to the operator console, reads the dashboard and each list behind its counts
+(/ops/attention/*), sends a reminder from the overdue board, opens the monthly recaps, edits an agency's
+contacts and opens every supervisor page, then logs out; an operator who is no supervisor then gets the 403
+page. Every page passes axe-core with no serious or critical violation, runs without a CSP or script error,
+and fits the phone without sideways scrolling. Screenshots go to artifacts/ (gitignored)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from sqlalchemy import select
 
 from ntbcare.core.db import Database
 from ntbcare.core.migrate import upgrade
-from ntbcare.core.models import Agency, OutboundMail
+from ntbcare.core.models import (
+    Agency,
+    Delivery,
+    DeliveryStatus,
+    MailStatus,
+    OutboundMail,
+    Reply,
+    ReplyStatus,
+    Ticket,
+    utcnow,
+)
 from ntbcare.pipeline.runtime import Runtime
 from tests.conftest import RecordingDispatcher, make_settings, service_unavailable
 from tests.ops_helpers import make_operator
@@ -26,6 +37,9 @@ from tests.test_ops_console import seeded as seed_console
 
 DESKTOP = {"width": 1280, "height": 800}
 PASSWORD = "kata-sandi-kepala"
+OPERATOR_PASSWORD = "kata-sandi-wayan"
+# Error statuses the walk through the console asks for on purpose.
+EXPECTED = {(401, "/ops/login"), (403, "/ops/operators")}
 
 
 @dataclass
@@ -42,6 +56,22 @@ def served(sqlite_url: str) -> Iterator[Served]:
     upgrade(db.engine)
     seed_console.__wrapped__(db)  # type: ignore[attr-defined]
     make_operator(db, "kepala", PASSWORD, role="supervisor", name="Kepala Bidang Pengaduan")
+    make_operator(db, "wayan", OPERATOR_PASSWORD, name="Wayan Operator")
+    with db.scope() as session:  # something on every list behind the dashboard's counts, and a recap
+        first = session.scalar(select(Ticket).where(Ticket.number == "NTB-2026-000001"))
+        session.add(Reply(key="ack-public:1", ticket_id=first.id, kind="ack", channel="comment_reply",
+                          target_id="c1", text="Terima kasih", status=ReplyStatus.FAILED, error="(#10) refused"))
+        session.add(Delivery(body=b"{}", body_sha256="0" * 64, status=DeliveryStatus.FAILED,
+                             error="JSONDecodeError: Expecting value"))
+        session.add(OutboundMail(key="forward:x", kind="forward", ticket_id=first.id, agency_code="PLN",
+                                 recipients=["pengaduan@pln-ntb.test"], status=MailStatus.FAILED,
+                                 error="MailPermanentError: SMTP server answered 550"))
+        session.add(OutboundMail(key="forward:y", kind="forward", ticket_id=first.id, agency_code="PLN",
+                                 recipients=["lama@pln-ntb.test"], status=MailStatus.BOUNCED, sent_at=utcnow(),
+                                 bounced_at=utcnow(), bounced_to=["lama@pln-ntb.test"],
+                                 error="bounced: lama@pln-ntb.test: 5.1.1: smtp; 550 5.1.1 User unknown"))
+        session.add(OutboundMail(key="recap:2026-11", kind="recap", recipients=["ops@ntbprov.test"],
+                                 status=MailStatus.SENT, attempts=1, sent_at=utcnow()))
     with wsgi_server() as app_server:
         settings = make_settings(DATABASE_URL=sqlite_url, PUBLIC_BASE_URL=app_server.url,
                                  FB_PAGE_ACCESS_TOKEN="page-token")
@@ -85,7 +115,7 @@ def test_a_supervisor_works_the_console_in_a_browser(served, viewport) -> None: 
                     if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
             page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
                     if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                    and not (response.status == 401 and response.url.endswith("/ops/login")) else None)
+                    and (response.status, response.url.removeprefix(base)) not in EXPECTED else None)
 
             page.goto(f"{base}/")
             visit(page, "landing", width)
@@ -111,6 +141,19 @@ def test_a_supervisor_works_the_console_in_a_browser(served, viewport) -> None: 
             page.wait_for_url(f"{base}/ops/overdue")
             assert "Pengingat untuk 2 tiket terlambat dikirim" in page.locator(".notice").inner_text()
 
+            for kind, shows in (("replies", "(#10) refused"), ("deliveries", "JSONDecodeError"),
+                                ("mails", "550 5.1.1 User unknown"), ("contacts", "DIKPORA")):
+                page.goto(f"{base}/ops/")
+                page.locator(f'a[href="/ops/attention/{kind}"]').click()
+                page.wait_for_url(f"{base}/ops/attention/{kind}")
+                assert shows in page.locator("main").inner_text()
+                visit(page, f"attention-{kind}", width)
+            assert "terpental" in page.goto(f"{base}/ops/attention/mails").text()
+            page.get_by_role("link", name="Rekap bulanan").click()
+            page.wait_for_url(f"{base}/ops/reports")
+            assert "November 2026" in page.locator("main").inner_text()
+            visit(page, "reports", width)
+
             page.goto(f"{base}/ops/operators")
             visit(page, "operators", width)
             page.goto(f"{base}/ops/templates")
@@ -128,6 +171,16 @@ def test_a_supervisor_works_the_console_in_a_browser(served, viewport) -> None: 
             page.wait_for_url(f"{base}/ops/login?m=out")
             page.goto(f"{base}/ops/")
             assert page.url == f"{base}/ops/login"
+
+            page.get_by_label("Nama pengguna").fill("wayan")  # an operator, not a supervisor
+            page.get_by_label("Kata sandi").fill(OPERATOR_PASSWORD)
+            page.get_by_role("button", name="Masuk").click()
+            page.wait_for_url(f"{base}/ops/")
+            assert page.goto(f"{base}/ops/operators").status == 403
+            assert "Halaman ini hanya untuk supervisor." in page.locator("main").inner_text()
+            visit(page, "forbidden", width)
+            page.get_by_role("link", name="Kembali ke beranda konsol").click()  # not a dead end
+            page.wait_for_url(f"{base}/ops/")
         finally:
             browser.close()
     assert problems == []

@@ -1,9 +1,10 @@
 """A real browser (Debian's chromium driven by Playwright), at 1280 px and 360 px: an operator signs in, works
-the review queue with the keyboard (j to move, n not a complaint, 1 assign to the first suggestion) and merges
-a suggested duplicate; the agency answers through the link it was e-mailed (captured by a loopback SMTP server);
-the operator's ticket page then shows the answer and the Facebook reply's state (the Graph API is a stand-in
-on loopback). Every page passes axe-core with no serious or critical violation, runs without a CSP or script
-error, fits the phone without sideways scrolling, and is screenshotted under artifacts/."""
+the review queue with the keyboard only (j to move, n not a complaint, 1 assign to the first suggestion, m merge
+into the suggested duplicate, or into a typed number where none is suggested); the agency answers through the
+link it was e-mailed (captured by a loopback SMTP server); the operator's ticket page then shows the answer and
+the Facebook reply's state (the Graph API is a stand-in on loopback). Every page passes axe-core with no serious
+or critical violation, runs without a CSP or script error, fits the phone without sideways scrolling, and is
+screenshotted under artifacts/."""
 
 from __future__ import annotations
 
@@ -119,8 +120,15 @@ def test_an_operator_works_the_review_queue_and_sees_the_agency_answer(served, v
             assert page.locator(".review-item").count() == 3
             assert "<script>alert('x')</script>" in page.locator(".citizen-text").first.inner_text()
             assert "Gabung ke NTB-2026-000004" in page.locator("#t-NTB-2026-000003").inner_text()
+            assert "m gabungkan ke" in page.locator("#keys-help").inner_text()
             visit(page, "review", width)
 
+            first_id = page.locator("#t-NTB-2026-000001 input[name=into]").get_attribute("id")
+            page.keyboard.press("m")  # no duplicate suggested for the first ticket: the cursor goes to its merge field
+            assert page.evaluate("document.activeElement.id") == first_id
+            assert page.locator(f"#{first_id}").input_value() == ""  # the key was not typed into the field
+            page.keyboard.press("Escape")  # back to the ticket, so the keys work again
+            assert page.evaluate("document.activeElement.dataset.number") == "NTB-2026-000001"
             page.keyboard.press("j")  # to the second ticket, the greeting
             assert page.locator(".review-item.current").get_attribute("data-number") == "NTB-2026-000002"
             with page.expect_navigation():
@@ -130,8 +138,9 @@ def test_an_operator_works_the_review_queue_and_sees_the_agency_answer(served, v
             with page.expect_navigation():
                 page.keyboard.press("1")  # the first suggestion: PLN
             assert "NTB-2026-000001 diteruskan ke PLN UIW NTB" in page.locator(".notice").inner_text()
+            assert page.locator(".review-item.current").get_attribute("data-number") == "NTB-2026-000003"
             with page.expect_navigation():
-                page.get_by_role("button", name="Gabung ke NTB-2026-000004").click()
+                page.keyboard.press("m")  # into the first suggested duplicate
             assert "NTB-2026-000003 digabung ke NTB-2026-000004" in page.locator(".notice").inner_text()
             assert "Antrean tinjauan kosong" in page.content()
 

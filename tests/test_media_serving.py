@@ -28,7 +28,7 @@ from ntbcare.core.links import make_agency_token
 from ntbcare.core.media_links import MEDIA_SALT, OPS, make_media_token, media_path
 from ntbcare.core.models import MediaFile, MediaStatus, Ticket, TicketStatus
 from ntbcare.pipeline import ticket_ops
-from ntbcare.pipeline.accountability.figures import clear_cache
+from ntbcare.pipeline.accountability.cache import clear_cache
 from ntbcare.pipeline.forget import forget_citizen
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.web.agency_session import SESSION_KEY

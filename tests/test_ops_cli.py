@@ -88,3 +88,38 @@ def test_on_a_terminal_the_password_is_asked_twice(ntbcare, db, monkeypatch) -> 
     assert mismatch.output.count("password for ani") >= 2 and "do not match" in mismatch.output
     with db.session() as session:
         assert operator_accounts.authenticate(session, "ani", "kata-sandi-ani-1") is not None
+
+
+def test_passwords_are_stored_as_argon2id_hashes_never_as_given(ntbcare, db, client) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from ntbcare.core.models import Operator
+
+    assert ntbcare("add", "ani", stdin="kata-sandi-ani-1\n").exit_code == 0
+    assert ntbcare("set-password", "ani", stdin="kata-sandi-ani-2\n").exit_code == 0
+    with db.session() as session:
+        stored = session.scalar(select(Operator.password_hash).where(Operator.username == "ani"))
+    assert stored.startswith("$argon2id$v=19$") and "kata-sandi-ani" not in stored
+    assert login(client, "ani", "kata-sandi-ani-2").status_code == 303
+
+
+def test_audit_actors_are_what_the_readme_says(ntbcare, db, client) -> None:  # type: ignore[no-untyped-def]
+    """README ("Sessions"): logins are operator:<username>, a failed login is system, the CLI's account actions
+    are cli."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from ntbcare.core.models import AuditEntry
+
+    assert ntbcare("add", "ani", stdin="kata-sandi-ani-1\n").exit_code == 0
+    assert login(client, "ani", "salah-sandinya-1").status_code == 401
+    assert login(client, "ani", "kata-sandi-ani-1").status_code == 303
+    assert ntbcare("disable", "ani").exit_code == 0
+    with db.session() as session:
+        actors = [(e.action, e.actor) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert actors == [("operator_added", "cli"), ("login_failed", "system"), ("login", "operator:ani"),
+                      ("operator_disabled", "cli")]
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert "a failed login is audited as `system`" in readme
+    assert "is audited as `cli`" in readme

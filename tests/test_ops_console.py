@@ -119,6 +119,22 @@ def test_banners_say_what_stops_the_service_and_what_to_do(client, seeded) -> No
     assert "Tidak ada webhook" not in client.get("/ops/").get_data(as_text=True)
 
 
+def test_a_fresh_install_that_never_had_a_webhook_says_how_to_register_it(client, seeded) -> None:  # type: ignore[no-untyped-def]
+    operator(client, seeded)
+    for path in ("/ops/", "/ops/review", "/ops/tickets"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Belum ada webhook diterima dari Facebook" in page, path
+        assert "http://ntbcare.test/webhook" in page and "FB_VERIFY_TOKEN" in page
+        assert "ntbcare facebook check" in page
+    with seeded.scope() as session:  # a replayed body is not Facebook reaching us
+        session.add(Delivery(body=b"{}", body_sha256="3" * 64, status=DeliveryStatus.DONE, source="replay"))
+    assert "Belum ada webhook diterima" in client.get("/ops/").get_data(as_text=True)
+    with seeded.scope() as session:
+        session.add(Delivery(body=b"{}", body_sha256="4" * 64, status=DeliveryStatus.DONE))
+    page = client.get("/ops/").get_data(as_text=True)
+    assert "Belum ada webhook diterima" not in page and "Tidak ada webhook" not in page
+
+
 def test_the_overdue_board_groups_by_agency_and_reminds_by_e_mail_once_an_hour(database_url, seeded) -> None:  # type: ignore[no-untyped-def]
     handler = RecordingHandler()
     with smtp_server(handler) as port:

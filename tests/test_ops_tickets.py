@@ -18,6 +18,7 @@ from ntbcare.app import create_app
 from ntbcare.cli import cli
 from ntbcare.core.models import (
     AuditEntry,
+    Event,
     OutboundMail,
     RoutingDecision,
     Ticket,
@@ -130,8 +131,28 @@ def test_bad_input_is_a_clear_message_and_changes_nothing(client, seeded) -> Non
     assert "sudah digabung ke tiket lain" in merged_target
     token = csrf_token(client, "/ops/review")
     assert client.post(f"/ops/tickets/{number}/explode", data={"csrf_token": token}).status_code == 404
-    missing = client.post("/ops/tickets/NTB-2026-777777/close", data={"csrf_token": token}, follow_redirects=True)
-    assert missing.status_code == 404 or "tidak ditemukan" in missing.get_data(as_text=True)
+    missing = client.post("/ops/tickets/NTB-2026-777777/close", data={"csrf_token": token})
+    assert missing.status_code == 303 and missing.headers["Location"] == "/ops/tickets"
+    assert "Tiket &#39;NTB-2026-777777&#39; tidak ditemukan" in client.get("/ops/tickets").get_data(as_text=True)
+
+
+def test_an_action_on_a_missing_ticket_goes_back_to_a_page_that_shows_why(client, seeded) -> None:  # type: ignore[no-untyped-def]
+    make_ticket(seeded, 1)
+    signed_in(client)
+    token = csrf_token(client, "/ops/review")
+    for action, fields in (("assign", {"agency": "PLN"}), ("not-complaint", {}), ("merge", {"into": "NTB-2026-000001"}),
+                           ("note", {"note": "x"}), ("retry-reply", {})):
+        response = client.post(f"/ops/tickets/NTB-2026-888888/{action}",
+                               data={"csrf_token": token, "next": "/ops/review", **fields})
+        assert response.status_code == 303 and response.headers["Location"] == "/ops/review", action
+        page = client.get("/ops/review")
+        assert page.status_code == 200
+        assert "Tiket &#39;NTB-2026-888888&#39; tidak ditemukan. Periksa nomornya." in page.get_data(as_text=True)
+    # A form that asked to come back to the missing ticket's own page lands on the search instead.
+    response = client.post("/ops/tickets/NTB-2026-888888/close",
+                           data={"csrf_token": token, "next": "/ops/tickets/NTB-2026-888888"}, follow_redirects=True)
+    assert response.status_code == 200 and response.request.path == "/ops/tickets"
+    assert "tidak ditemukan" in response.get_data(as_text=True)
 
 
 def test_not_complaint_reopen_close_and_a_note_are_audited_as_the_operator(client, seeded) -> None:  # type: ignore[no-untyped-def]
@@ -352,3 +373,28 @@ def test_retry_reply_sends_a_failed_reply_again_once_through_the_outbox(database
         assert session.get(Reply, reply_id).status == ReplyStatus.SENT
     assert "tampil di Facebook" in client.get("/ops/tickets/NTB-2026-000007").get_data(as_text=True)
     assert ("reply_retry", "operator:ani") in audit_actions(seeded, "NTB-2026-000007")
+
+
+def test_the_timeline_shows_webhook_events_and_audit_entries(client, seeded, runtime) -> None:  # type: ignore[no-untyped-def]
+    """A comment arrives through the signed webhook, is edited, and an operator acts: the ticket page shows each
+    webhook event with its outcome and each audit entry with who did it."""
+    from tests.conftest import Poster, drain
+
+    post = Poster(client)
+    assert post("feed__comment__add").status_code == 200
+    drain(runtime)
+    assert post("feed__comment__edited").status_code == 200  # the citizen edits the comment
+    drain(runtime)
+    with seeded.session() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        kinds = [e.kind for e in session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id))]
+    assert len(kinds) == 2
+    signed_in(client)
+    act(client, seeded, ticket.number, "not-complaint")
+    page = client.get(f"/ops/tickets/{ticket.number}").get_data(as_text=True)
+    timeline = page[page.index('class="timeline"'):]
+    for kind in kinds:
+        assert f"<strong>Kejadian Facebook: {kind}</strong>" in timeline
+    assert '<span class="badge">applied</span>' in timeline
+    assert "Riwayat: not_complaint (" in timeline and "· operator:ani" in timeline
+    assert re.search(r"Riwayat: \w+ \(- → new\)", timeline)  # the ticket's opening, by the system

@@ -124,6 +124,18 @@ def inert(page: str) -> list[str]:
     return inspector.problems
 
 
+def inert_page(client: Any, path: str) -> str:
+    """The page at ``path``: answered, nothing on it would run, no payload in it unescaped."""
+    response = client.get(path)
+    assert response.status_code == 200, path
+    page = response.get_data(as_text=True)
+    assert inert(page) == [], (path, inert(page)[:5])
+    for payload in XSS:
+        if any(ch in payload for ch in "<>\"'"):
+            assert payload not in page, (path, payload)
+    return page
+
+
 @pytest.fixture
 def attacked(db: Any) -> Any:
     """Tickets whose every citizen-, agency- and operator-written field carries a payload."""
@@ -172,13 +184,7 @@ def test_an_xss_corpus_is_inert_on_every_console_page(client, attacked) -> None:
     pages += [f"/ops/tickets?q={payload}" for payload in XSS[:10]]
     seen_payload_text = 0
     for path in pages:
-        response = client.get(path)
-        assert response.status_code == 200, path
-        page = response.get_data(as_text=True)
-        assert inert(page) == [], (path, inert(page)[:5])
-        for payload in XSS:
-            if any(ch in payload for ch in "<>\"'"):
-                assert payload not in page, (path, payload)
+        page = inert_page(client, path)
         seen_payload_text += page.count("&lt;script&gt;alert(1)&lt;/script&gt;")
     assert seen_payload_text > 0  # the payloads are shown, as text
 
@@ -248,3 +254,82 @@ def test_many_operators_racing_on_one_ticket_leave_one_decision(runtime, db) -> 
     [status] = [s for words, s in expected.items() if words in winners[0].message]  # type: ignore[attr-defined]
     assert ticket.status == status
     assert (ticket.merged_into_id is not None) == (status == TicketStatus.MERGED)
+
+
+def test_the_xss_corpus_is_inert_on_the_deliveries_login_reports_and_front_pages(app, attacked) -> None:  # type: ignore[no-untyped-def]
+    from ntbcare.core.models import Delivery, DeliveryStatus
+
+    with attacked.scope() as session:
+        for n, payload in enumerate(XSS):
+            session.add(Delivery(body=payload.encode(), body_sha256=f"{n:064d}", status=DeliveryStatus.FAILED,
+                                 error=payload, note=payload))
+            session.add(OutboundMail(key=f"recap:{n}{payload}", kind="recap", recipients=[payload], status="failed",
+                                     attempts=1, error=payload))
+    client = app.test_client()
+    assert login(client, "ani", "kata-sandi-ani-1").status_code == 303
+    signed_out = app.test_client()
+    pages = [(client, "/ops/attention/deliveries"), (client, "/ops/reports"), (signed_out, "/"),
+             *((signed_out, f"/?q={payload}") for payload in XSS[:10])]
+    shown = [inert_page(who, path) for who, path in pages]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown[0] and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown[1]
+
+    from tests.ops_helpers import csrf_token
+
+    echoed = 0
+    for payload in XSS:  # the login form shows the username typed back (401, then 429 once throttled)
+        response = signed_out.post("/ops/login", data={"csrf_token": csrf_token(signed_out), "username": payload,
+                                                       "password": "salah-sandinya"})
+        assert response.status_code in (401, 429), payload
+        page = response.get_data(as_text=True)
+        assert inert(page) == [], (payload, inert(page)[:5])
+        shown = payload.strip()[:64]
+        if any(ch in shown for ch in "<>\"'"):
+            assert shown not in page, payload
+        echoed += 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert echoed >= 1
+
+
+def test_two_operators_in_two_browsers_one_wins_and_the_other_is_told(app, db) -> None:  # type: ignore[no-untyped-def]
+    """Ani and Budi both have the review queue open and act on the same ticket at the same moment."""
+    import re
+
+    from tests.ops_helpers import CSRF_FIELD
+
+    seed_agencies_with_contacts(db)
+    make_operator(db, "ani", "kata-sandi-ani-1", name="Ani")
+    make_operator(db, "budi", "kata-sandi-budi-1", name="Budi")
+    number = make_ticket(db, 1)
+    ani, budi = app.test_client(), app.test_client()
+    forms = {}
+    for who, name in ((ani, "ani"), (budi, "budi")):
+        assert login(who, name, f"kata-sandi-{name}-1").status_code == 303
+        page = who.get("/ops/review").get_data(as_text=True)
+        item = page[page.index(f'id="t-{number}"'):]
+        forms[name] = {"csrf_token": CSRF_FIELD.search(page).group(1), "next": "/ops/review",
+                       "seen": re.search(r'name="seen" value="([^"]+)"', item).group(1)}
+    barrier = threading.Barrier(2)
+    pages: dict[str, str] = {}
+
+    def act(who: Any, name: str, action: str, **fields: str) -> None:
+        barrier.wait()
+        response = who.post(f"/ops/tickets/{number}/{action}", data={**forms[name], **fields})
+        assert response.status_code == 303
+        pages[name] = who.get(response.headers["Location"]).get_data(as_text=True)
+
+    threads = [threading.Thread(target=act, args=(ani, "ani", "assign"), kwargs={"agency": "PLN"}),
+               threading.Thread(target=act, args=(budi, "budi", "not-complaint"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    told = [name for name, page in pages.items() if "baru saja diubah orang lain" in page]
+    won = [name for name, page in pages.items() if "diteruskan ke" in page or "ditandai bukan pengaduan" in page]
+    assert len(told) == 1 and len(won) == 1 and set(told + won) == {"ani", "budi"}, pages.keys()
+    ticket = ticket_of(db, number)
+    if won == ["ani"]:  # routed to PLN; its forward e-mail waits in the outbox (no SMTP_URL here)
+        assert ticket.status == TicketStatus.ROUTED and ticket.agency_code == "PLN"
+    else:
+        assert ticket.status == TicketStatus.NOT_COMPLAINT and ticket.agency_code is None
+    with db.session() as session:
+        assert list(session.scalars(select(RoutingDecision.actor))) == [f"operator:{won[0]}"]

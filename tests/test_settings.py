@@ -95,3 +95,21 @@ def test_cli_stops_with_one_line_naming_the_variable(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "FB_APP_SECRET" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_every_setting_is_in_the_readme_table_and_in_config_example_env():
+    """README's Configuration table and config.example.env list every variable Settings reads, and nothing else."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    read = set(re.findall(r'\(env, "([A-Z0-9_]+)"', (root / "ntbcare/core/settings.py").read_text()))
+    read |= {"NTBCARE_ENV", "FB_PAGE_ID"}  # read by helpers named after them
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = {name for row in table.splitlines() if row.startswith("| `")
+                  for name in re.findall(r"`([A-Z0-9_]+)`", row.split("|")[1])}
+    example = set(re.findall(r"^([A-Z0-9_]+)=", (root / "config.example.env").read_text(), re.MULTILINE))
+    assert read - documented == set(), "missing from README's Configuration table"
+    assert documented - read == set(), "in README's table but never read"
+    assert read - example == set(), "missing from config.example.env"

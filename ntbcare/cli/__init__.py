@@ -11,6 +11,7 @@ from ntbcare.cli.backup import backup
 from ntbcare.cli.citizens import citizens
 from ntbcare.cli.deliveries import deliveries
 from ntbcare.cli.facebook import facebook
+from ntbcare.cli.mail import mail
 from ntbcare.cli.media import media
 from ntbcare.cli.model import classify, routing
 from ntbcare.cli.operators import operators
@@ -27,7 +28,7 @@ def cli() -> None:
 
 
 for command in (init, run, serve, worker, replay, tickets, deliveries, classify, routing, agencies, replies,
-                templates, operators, apikeys, report, backup, citizens, facebook, media):
+                templates, operators, apikeys, report, backup, citizens, facebook, media, mail):
     cli.add_command(command)
 
 

@@ -104,15 +104,17 @@ def _connect(config: SmtpConfig) -> smtplib.SMTP:
     return smtp
 
 
-def send_email(config: SmtpConfig, message: EmailMessage) -> None:
-    """Hand ``message`` to the SMTP server, or raise MailTemporaryError / MailPermanentError."""
+def send_email(config: SmtpConfig, message: EmailMessage, *, envelope_from: str | None = None) -> None:
+    """Hand ``message`` to the SMTP server, or raise MailTemporaryError / MailPermanentError. ``envelope_from``
+    is the SMTP ``MAIL FROM`` (the Return-Path bounces go to: :func:`ntbcare.core.bounces.bounce_address`);
+    without it, the From address."""
     number, message_id = message.get("X-NTBCare-Ticket", "-"), message.get("Message-ID", "-")
     smtp: smtplib.SMTP | None = None
     try:
         smtp = _connect(config)
         if config.username:
             smtp.login(config.username, config.password)
-        refused = smtp.send_message(message)
+        refused = smtp.send_message(message, from_addr=envelope_from)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         kind = MailTemporaryError if any(400 <= code < 500 for code in codes) else MailPermanentError

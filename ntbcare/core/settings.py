@@ -150,6 +150,7 @@ class Settings:
     public_base_url: str = "http://localhost:8000"
     smtp_url: str = ""
     mail_from: str = "NTB Care <ntbcare@localhost>"
+    bounce_address: str = ""
     webhook_max_body_bytes: int = 4 * 1024 * 1024
     webhook_commit_timeout: float = 0.9
     ingest_batch_size: int = 200
@@ -234,6 +235,7 @@ class Settings:
             public_base_url=_url(env, "PUBLIC_BASE_URL", "http://localhost:8000", ("http", "https")).rstrip("/"),
             smtp_url=_url(env, "SMTP_URL", "", ("smtp", "smtps")),
             mail_from=_text(env, "MAIL_FROM", "NTB Care <ntbcare@localhost>"),
+            bounce_address=_address(env, "BOUNCE_ADDRESS"),
             webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
             webhook_commit_timeout=_float(env, "WEBHOOK_COMMIT_TIMEOUT", 0.9, minimum=0.05),
             ingest_batch_size=_int(env, "INGEST_BATCH_SIZE", 200, minimum=1),
@@ -302,6 +304,16 @@ def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         if "@" not in value or " " in value:
             raise ConfigError(f"{name} must be a comma-separated list of e-mail addresses, got {value!r}")
     return values
+
+
+def _address(env: Mapping[str, str], name: str) -> str:
+    """One bare e-mail address (``local@domain``, no ``+``: the mail's id and signature go after one), or empty."""
+    value = _text(env, name)
+    local, _, domain = value.rpartition("@")
+    if value and (not local or "." not in domain or any(c in value for c in " <>,+\"")):
+        raise ConfigError(f"{name} must be one address such as bounces@ntbcare.ntbprov.go.id (no name, no +), "
+                          f"got {value!r}")
+    return value
 
 
 def _office_hours(env: Mapping[str, str], name: str) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -22,6 +22,7 @@ from sqlalchemy import Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ntbcare.core.agency_account_mail import build_sign_in_email
+from ntbcare.core.bounces import stamp
 from ntbcare.core.db import Database
 from ntbcare.core.mail_transport import MailError, SmtpConfig, send_email
 from ntbcare.core.models import (
@@ -124,7 +125,8 @@ def send_sign_in(db: Database, settings: Settings, email: str) -> int | None:
         try:
             message = build_sign_in_email(agency_names=names, link=sign_in_link(settings, token),
                                           expires_at=expires_at, mail_from=settings.mail_from, to=[email])
-            send_email(SmtpConfig.from_url(settings.smtp_url), message)
+            send_email(SmtpConfig.from_url(settings.smtp_url), message,
+                       envelope_from=stamp(settings, message, mail_id))
         except (MailError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
     with db.scope() as session:

@@ -68,7 +68,7 @@ def counts(session: Session, *, now: datetime | None = None) -> Counts:
         overdue_agencies=int(session.scalar(select(func.count(func.distinct(Ticket.agency_code))).where(*late)) or 0),
         failed_replies=_count(session, Reply.status.in_(REPLY_PROBLEMS), model=Reply),
         failed_deliveries=_count(session, Delivery.status == DeliveryStatus.FAILED, model=Delivery),
-        failed_mails=_count(session, OutboundMail.status == MailStatus.FAILED, model=OutboundMail),
+        failed_mails=_count(session, OutboundMail.status.in_(MailStatus.PROBLEMS), model=OutboundMail),
         agencies_without_contacts=len(agencies_without_contacts(session)),
         failed_media=_count(session, MediaFile.status == MediaStatus.FAILED, model=MediaFile),
     )
@@ -85,7 +85,8 @@ def failed_deliveries(session: Session) -> list[Delivery]:
 
 
 def failed_mails(session: Session) -> list[OutboundMail]:
-    return list(session.scalars(select(OutboundMail).where(OutboundMail.status == MailStatus.FAILED)
+    """Mails our SMTP server refused for good, and mails that came back from the recipient's (bounced)."""
+    return list(session.scalars(select(OutboundMail).where(OutboundMail.status.in_(MailStatus.PROBLEMS))
                                 .order_by(OutboundMail.id.desc()).limit(LIST_LIMIT)))
 
 

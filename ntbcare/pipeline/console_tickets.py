@@ -1,9 +1,12 @@
 """What the console's review queue and ticket search read: filters from a query string, one page of tickets,
-and suggested duplicates.
+the classifier's suggestions and why a ticket is in review (suggested duplicates:
+:mod:`ntbcare.pipeline.console_duplicates`).
 
 Built for 100,000 tickets: every list is one indexed, ordered, limited query (revision 0006's
-``(status|agency|channel, opened_at)`` indexes); pages know whether a next one exists by reading one row
-more, never by counting the whole table; duplicates for a whole review page come from one query.
+``(status|agency|channel, opened_at)`` indexes, revision 0010's trigram index for free text and
+``(status, deadline_at, opened_at)`` for overdue); a page's ids are chosen first, from the indexes alone where
+they cover the filters, and only those rows are read whole. Pages know whether a next one exists by reading
+one row more, never by counting the whole table.
 """
 
 from __future__ import annotations
@@ -14,19 +17,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ntbcare.core.lifecycle import WITA
 from ntbcare.core.models import Channel, Citizen, Ticket, TicketStatus
+from ntbcare.core.ticket_search import text_condition
 from ntbcare.pipeline.console_counts import overdue_filter
 
 PER_PAGE = 50
 REVIEW_PAGE = 25
-DUPLICATE_DAYS = 14
-DUPLICATE_SIMILARITY = 0.45
 NUMBER = re.compile(r"^NTB-\d{4}-\d{1,6}$", re.IGNORECASE)
-WORD = re.compile(r"[0-9a-z]{3,}")
 REVIEW_REASONS = {
     "low_confidence": "Klasifikasi kurang yakin",
     "close_candidates": "Beberapa instansi sama mungkinnya",
@@ -36,6 +37,8 @@ REVIEW_REASONS = {
     "not_ours": "Instansi menyatakan \"bukan kewenangan\"",
     "no_text": "Laporan tanpa teks",
     "forward_failed": "E-mail ke instansi gagal terkirim",
+    "forward_bounced": "E-mail ke instansi terpental (ditolak server penerima): instansi belum menerimanya",
+    "maybe_not_fixed": "Warga mungkin menyatakan masalahnya belum selesai; pastikan, lalu buka kembali atau tutup",
     "split": "Dipisah dari tiket lain",
     "reopened": "Dibuka kembali oleh operator",
 }
@@ -92,36 +95,24 @@ def _wita_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=WITA)
 
 
-def _contains(column: Any, text: str, sqlite: bool) -> Any:
-    """``column`` contains ``text``, any case, ``%`` and ``_`` taken literally. SQLite's LIKE already ignores
-    ASCII case, and is several times faster than ``lower(column) LIKE`` (SQLAlchemy's ``icontains``)."""
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
-
-
-def _filtered(filters: Filters, now: datetime, sqlite: bool) -> Select[Ticket]:
-    query = select(Ticket)
+def _conditions(session: Session, filters: Filters, now: datetime) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
     if filters.q:
         q = filters.q
-        if NUMBER.match(q):
-            query = query.where(Ticket.number == q.upper())
-        else:
-            names = select(Citizen.id).where(_contains(Citizen.display_name, q, sqlite))
-            query = query.where(or_(_contains(Ticket.number, q, sqlite), _contains(Ticket.text, q, sqlite),
-                                    Ticket.citizen_id.in_(names)))
+        where.append(Ticket.number == q.upper() if NUMBER.match(q) else text_condition(session, q))
     if filters.status:
-        query = query.where(Ticket.status == filters.status)
+        where.append(Ticket.status == filters.status)
     if filters.agency:
-        query = query.where(Ticket.agency_code == filters.agency)
+        where.append(Ticket.agency_code == filters.agency)
     if filters.channel:
-        query = query.where(Ticket.channel == filters.channel)
+        where.append(Ticket.channel == filters.channel)
     if filters.overdue:
-        query = query.where(*overdue_filter(now))
+        where.extend(overdue_filter(now))
     if filters.since:
-        query = query.where(Ticket.opened_at >= _wita_start(filters.since))
+        where.append(Ticket.opened_at >= _wita_start(filters.since))
     if filters.until:
-        query = query.where(Ticket.opened_at < _wita_start(filters.until + timedelta(days=1)))
-    return query
+        where.append(Ticket.opened_at < _wita_start(filters.until + timedelta(days=1)))
+    return where
 
 
 @dataclass
@@ -141,11 +132,12 @@ def _names(session: Session, tickets: Sequence[Ticket]) -> dict[int, str]:
 
 
 def search(session: Session, filters: Filters, now: datetime, per_page: int = PER_PAGE) -> TicketPage:
-    """One page of matching tickets, newest first."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    query = (_filtered(filters, now, sqlite).order_by(Ticket.opened_at.desc(), Ticket.id.desc())
-             .offset((filters.page - 1) * per_page).limit(per_page + 1))
-    rows = session.scalars(query).all()
+    """One page of matching tickets, newest first. The page's ids are chosen first (from an index alone when
+    it covers the filters, e.g. every overdue ticket), then only those rows are read whole."""
+    newest = (Ticket.opened_at.desc(), Ticket.id.desc())
+    ids = (select(Ticket.id).where(*_conditions(session, filters, now)).order_by(*newest)
+           .offset((filters.page - 1) * per_page).limit(per_page + 1).subquery("page_ids"))
+    rows = session.scalars(select(Ticket).join(ids, ids.c.id == Ticket.id).order_by(*newest)).all()
     tickets = rows[:per_page]
     return TicketPage(tickets, filters.page, len(rows) > per_page, _names(session, tickets))
 
@@ -168,45 +160,3 @@ def candidates(ticket: Ticket, limit: int = 3) -> list[dict[str, Any]]:
     stored = (ticket.classification or {}).get("candidates") or []
     valid = [c for c in stored if isinstance(c, dict) and isinstance(c.get("agency"), str)]
     return sorted(valid, key=lambda c: -float(c.get("score") or 0))[:limit]
-
-
-def words(text: str) -> set[str]:
-    return set(WORD.findall((text or "").lower()))
-
-
-def similarity(a: set[str], b: set[str]) -> float:
-    """Share of words in common (Jaccard); 0 when either side has none."""
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A ticket suggested as the same problem: what the queue shows of it."""
-
-    number: str
-    status: str
-    text: str
-
-
-def suggested_duplicates(session: Session, tickets: Sequence[Ticket], now: datetime,
-                         limit: int = 3) -> dict[int, list[tuple[Duplicate, float]]]:
-    """For each ticket, tickets of the last 14 days at the same location whose wording is close, closest first
-    (one query for the whole page, reading only the columns compared and shown)."""
-    places = {t.location_code for t in tickets if t.location_code}
-    found: dict[int, list[tuple[Duplicate, float]]] = {t.id: [] for t in tickets}
-    if not places:
-        return found
-    rows = session.execute(select(Ticket.id, Ticket.number, Ticket.status, Ticket.text, Ticket.location_code).where(
-        Ticket.opened_at >= now - timedelta(days=DUPLICATE_DAYS), Ticket.location_code.in_(places),
-        Ticket.status != TicketStatus.MERGED).order_by(Ticket.opened_at.desc()).limit(2000)).all()
-    by_place: dict[str, list[tuple[int, Duplicate, set[str]]]] = {}
-    for row in rows:
-        by_place.setdefault(row.location_code, []).append(
-            (row.id, Duplicate(row.number, row.status, row.text or ""), words(row.text)))
-    for ticket in tickets:
-        mine = words(ticket.text)
-        scored = [(other, similarity(mine, other_words)) for other_id, other, other_words
-                  in by_place.get(ticket.location_code or "", []) if other_id != ticket.id]
-        close = sorted((pair for pair in scored if pair[1] >= DUPLICATE_SIMILARITY), key=lambda p: -p[1])
-        found[ticket.id] = close[:limit]
-    return found

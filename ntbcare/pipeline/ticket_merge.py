@@ -3,7 +3,8 @@
 Nothing is lost either way: a merged ticket keeps its messages and points to the survivor
 (``merged_into_id``, status ``merged``), whose timeline and ``tickets show`` read them from there; a split
 moves one message to a new ticket in review. Both hold every ticket they change
-(:mod:`ntbcare.pipeline.ticket_claim`), so a concurrent action on either is refused, not interleaved.
+(:mod:`ntbcare.pipeline.ticket_claim`), so a concurrent action on either is refused, not interleaved; a merge
+holds its two tickets in id order, so crossed merges (A into B, B into A) cannot deadlock.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ntbcare.core.lifecycle import WITA, audit, reserve_ticket_numbers, transiti
 from ntbcare.core.models import MediaFile, Ticket, TicketMessage, TicketStatus, utcnow
 from ntbcare.pipeline.decisions import DecisionRefused
 from ntbcare.pipeline.join import Pipeline
-from ntbcare.pipeline.ticket_claim import claim, claimed, refuse_merged
+from ntbcare.pipeline.ticket_claim import claim_in_order, claimed, conflicts_refused, lookup, refuse_merged
 from ntbcare.pipeline.ticket_ops import Done
 
 
@@ -43,17 +44,20 @@ def merge(pipeline: Pipeline, number: str, into: str, *, actor: str, seen: datet
     target = (into or "").strip()
     if not target:
         raise DecisionRefused("Isi nomor tiket tujuan penggabungan.")
-    with claimed(pipeline.db, number, seen) as (session, ticket):
-        refuse_merged(session, ticket)
+    with conflicts_refused(number), pipeline.db.scope() as session:
+        ticket = lookup(session, number)
         survivor = session.scalars(select(Ticket).where(Ticket.number == target.upper())).first()
+        other = survivor is not None and survivor.id != ticket.id
+        # Both held, lowest id first (one order for every merge, so crossed merges queue, never deadlock).
+        claim_in_order(session, [(ticket, seen), (survivor, None)] if other and survivor else [(ticket, seen)])
+        refuse_merged(session, ticket)
         if survivor is None:
             raise DecisionRefused(f"Tiket tujuan {target[:40]!r} tidak ditemukan. Periksa nomornya.")
-        if survivor.id == ticket.id:
+        if not other:
             raise DecisionRefused("Tiket tidak dapat digabung ke dirinya sendiri.")
         if survivor.status == TicketStatus.MERGED:
             raise DecisionRefused(f"Tiket tujuan {survivor.number} sudah digabung ke tiket lain; "
                                   "gabungkan ke tiket akhirnya.")
-        claim(session, survivor)
         session.execute(update(Ticket).where(Ticket.merged_into_id == ticket.id)
                         .values(merged_into_id=survivor.id).execution_options(synchronize_session=False))
         ticket.merged_into_id = survivor.id

@@ -33,7 +33,8 @@ from ntbcare.pipeline.media_view import MediaLink
 
 MAIL_KINDS = {"forward": "E-mail laporan ke instansi", "reminder": "E-mail pengingat ke instansi",
               "escalation": "E-mail eskalasi"}
-MAIL_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "sent": "terkirim", "failed": "gagal"}
+MAIL_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "sent": "terkirim", "failed": "gagal",
+               "bounced": "terpental"}
 REPLY_STATES = {"pending": "menunggu dikirim", "sending": "sedang dikirim", "unknown": "sedang dipastikan",
                 "sent": "tampil di Facebook", "failed": "gagal", "undeliverable": "tidak dapat dikirim"}
 ANSWER_KINDS = {"answer": "Jawaban instansi", "done": "Instansi menandai selesai",
@@ -62,9 +63,6 @@ def photos(attachments: list[dict[str, Any]] | None,
     URL with what became of the download (``note``, ``reason``); a shared location as a map link built from its
     coordinates (``note`` holds them); anything else is dropped."""
     links = []
-    for place in shared_locations(attachments):
-        links.append({"type": "location", "url": place["map_url"], "stored": "", "note": place["coordinates"],
-                      "reason": ""})
     for attachment in attachments or []:
         if not isinstance(attachment, dict) or attachment.get("type") == "location":
             continue
@@ -76,6 +74,9 @@ def photos(attachments: list[dict[str, Any]] | None,
         elif url:
             links.append({"type": kind, "url": url, "stored": "", "note": kept.note if kept else "",
                           "reason": kept.reason if kept else ""})
+    for place in shared_locations(attachments):
+        links.append({"type": "location", "url": place["map_url"], "stored": "", "note": place["coordinates"],
+                      "reason": ""})
     return links
 
 
@@ -103,7 +104,7 @@ def timeline(session: Session, ticket: Ticket, media: Mapping[str, MediaLink] | 
     for mail in session.scalars(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id)):
         items.append(Item(mail.sent_at or mail.created_at, "mail", MAIL_KINDS.get(mail.kind, f"E-mail {mail.kind}"),
                           text=", ".join(mail.recipients or []), state=MAIL_STATES.get(mail.status, mail.status),
-                          bad=mail.status == "failed", who=mail.error or ""))
+                          bad=mail.status in ("failed", "bounced"), who=mail.error or ""))
     for answer in session.scalars(select(AgencyAnswer).where(AgencyAnswer.ticket_id == ticket.id)):
         items.append(Item(answer.created_at, "answer", ANSWER_KINDS.get(answer.action, answer.action),
                           text=answer.text, who=answer.agency_code))

@@ -30,6 +30,8 @@ class Wording:
 
     csrf: str = CSRF_MESSAGE
     by_status: Mapping[int, str] = field(default_factory=dict)
+    # A way back into the surface (path, words), so a refused page is not a dead end.
+    home: tuple[str, str] | None = None
 
     def message(self, exc: HTTPException) -> str:
         if isinstance(exc, CSRFError):
@@ -38,9 +40,9 @@ class Wording:
         return self.by_status.get(code) or MESSAGES.get(code, GENERIC_MESSAGE)
 
 
-def error_page(code: int, message: str = GENERIC_MESSAGE) -> Response:
-    """The shared error page with ``code`` as its status."""
-    return make_response(render_template("web/error.html", code=code, message=message), code)
+def error_page(code: int, message: str = GENERIC_MESSAGE, home: tuple[str, str] | None = None) -> Response:
+    """The shared error page with ``code`` as its status (and a link back when ``home`` is given)."""
+    return make_response(render_template("web/error.html", code=code, message=message, home=home), code)
 
 
 def install_error_pages(app: Flask, surfaces: Mapping[str, Wording]) -> None:
@@ -55,7 +57,7 @@ def install_error_pages(app: Flask, surfaces: Mapping[str, Wording]) -> None:
             response = jsonify(error=exc.name, description=exc.description)
             response.status_code = code
         else:
-            response = error_page(code, wording.message(exc))
+            response = error_page(code, wording.message(exc), wording.home)
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from ntbcare.core.db import make_engine
 from ntbcare.core.models import Base
+from ntbcare.core.ticket_search import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,7 +23,7 @@ def _database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(url=_database_url(), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -40,7 +41,7 @@ def run_migrations_online() -> None:
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

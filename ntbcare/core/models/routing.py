@@ -49,7 +49,9 @@ class MailStatus:
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # our SMTP server refused it for good
+    BOUNCED = "bounced"  # accepted, then returned by the recipient's mail system (``ntbcare mail bounce``)
+    PROBLEMS = (FAILED, BOUNCED)
 
 
 class OutboundMail(Base):
@@ -74,6 +76,9 @@ class OutboundMail(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A bounce (revision 0013): when the first one came back, and every recipient a bounce named so far.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounced_to: Mapped[list[str] | None] = mapped_column(JSON)
 
     ticket: Mapped[Ticket | None] = relationship()
 

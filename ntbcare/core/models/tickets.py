@@ -107,6 +107,10 @@ class Ticket(Base):
         # (revision 0005).
         Index("ix_tickets_status_deadline_agency", "status", "deadline_at", "agency_code"),
         Index("ix_tickets_agency_status_deadline", "agency_code", "status", "deadline_at"),
+        # The review queue's suggested duplicates (per location, newest first) and ``overdue=1`` answered from
+        # the index alone (revision 0010, which also builds the free-text trigram index: core/ticket_search.py).
+        Index("ix_tickets_location_opened_updated", "location_code", "opened_at", "updated_at"),
+        Index("ix_tickets_status_deadline_opened", "status", "deadline_at", "opened_at"),
     )
 
 

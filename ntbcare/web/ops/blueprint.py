@@ -25,6 +25,7 @@ ERRORS = Wording(
         404: "Halaman konsol tidak ditemukan. Periksa kembali alamatnya.",
         409: "Tiket ini baru saja diubah orang lain. Muat ulang halamannya, lalu ulangi.",
     },
+    home=("/ops/", "Kembali ke beranda konsol"),
 )
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "

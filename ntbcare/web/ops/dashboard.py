@@ -16,7 +16,7 @@ from ntbcare.web.ops.blueprint import bp
 ATTENTION = {
     "replies": ("Balasan Facebook gagal atau tidak terkirim", console_counts.failed_replies),
     "deliveries": ("Kiriman webhook gagal diproses", console_counts.failed_deliveries),
-    "mails": ("E-mail gagal terkirim", console_counts.failed_mails),
+    "mails": ("E-mail gagal terkirim atau terpental", console_counts.failed_mails),
     "media": ("Lampiran warga gagal diunduh", console_counts.failed_media),
     "contacts": ("Instansi tanpa kontak e-mail", console_counts.agencies_without_contacts),
 }

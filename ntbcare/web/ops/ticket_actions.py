@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ntbcare.pipeline import ticket_merge, ticket_ops
 from ntbcare.pipeline.decisions import DecisionRefused
 from ntbcare.pipeline.join import Pipeline
-from ntbcare.pipeline.ticket_claim import parse_seen
+from ntbcare.pipeline.ticket_claim import TicketNotFound, parse_seen
 from ntbcare.pipeline.ticket_ops import Done
 from ntbcare.web.context import current_runtime
 from ntbcare.web.ops.auth import current_operator, operator_required
@@ -65,14 +65,20 @@ def ticket_action(number: str, action: str) -> BaseResponse:
     if act is None:
         abort(404)
     number = number[:40]
+    here = f"/ops/tickets/{number}"
     try:
         done = act(current_runtime().pipeline, number, request.form, current_operator().actor,
                    parse_seen(request.form.get("seen")))
+    except TicketNotFound as missing:
+        # The missing ticket's own page is a 404 that shows no message: go where the refusal can be read.
+        flash(str(missing), "warn")
+        target = back_to("/ops/tickets")
+        return redirect("/ops/tickets" if target.split("?", 1)[0] == here else target, code=303)
     except DecisionRefused as refused:
         flash(str(refused), "warn")
     else:
         flash(done.message, "ok")
-    return redirect(back_to(f"/ops/tickets/{number}"), code=303)
+    return redirect(back_to(here), code=303)
 
 
 @bp.post("/review/bulk")

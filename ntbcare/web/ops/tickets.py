@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ntbcare.core.lifecycle import find_ticket
 from ntbcare.core.models import Agency, Channel, Citizen, Ticket, TicketStatus, utcnow
 from ntbcare.core.queries import location_label
-from ntbcare.pipeline import console_tickets
+from ntbcare.pipeline import console_duplicates, console_tickets
 from ntbcare.pipeline.media_view import MediaLink, page_media
 from ntbcare.pipeline.ticket_claim import version_of
 from ntbcare.pipeline.ticket_timeline import photos, timeline
@@ -50,7 +50,7 @@ def review() -> Response:
         names = {a.code: a.name for a in agencies}
         items = [{"ticket": t, "candidates": console_tickets.candidates(t), "deadline": deadline(t, now),
                   "citizen": queue.names.get(t.citizen_id or 0, "")} for t in queue.tickets]
-        duplicates = console_tickets.suggested_duplicates(session, queue.tickets, now)
+        duplicates = console_duplicates.suggested_duplicates(session, queue.tickets, now)
         media = page_media(session, current_runtime().settings, queue.tickets)
         html = render_template("ops/review.html", items=items, queue=queue, agencies=agencies, names=names,
                                duplicates=duplicates, total=console_tickets.review_count(session),
