@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--redis", default=os.environ.get("REDIS_BENCH_URL", "redis://127.0.0.1:6379/9"))
     parser.add_argument("--bodies", type=int, default=60_000, help="distinct signed deliveries per wrk run")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--serve-args", default="", help="extra arguments for `ntbcare serve` (e.g. '--workers 1')")
     args = parser.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
 
@@ -190,7 +191,8 @@ def main() -> None:
                     env["REDIS_URL"] = args.redis
                 port, project_port = free_port(), free_port()
                 workers = "2" if kind == "postgres" else "1"
-                serve = start([python, "-m", "ntbcare.cli", "serve", "--port", str(port)], env, port)
+                serve = start([python, "-m", "ntbcare.cli", "serve", "--port", str(port), *args.serve_args.split()],
+                              env, port)
                 servers.append(serve)
                 project = start([python, "-m", "gunicorn", "-k", "ntbcare.server_protocol.FrontWorker",
                                  "-w", workers, "--threads", "64", "-b", f"127.0.0.1:{project_port}",

@@ -129,7 +129,7 @@ def test_private_reply_links_the_commenters_psid_so_their_messages_join_the_tick
                              external_id="m_join", page_id="104000000000001", occurred_at=when,
                              author_id="7199000000000001",
                              text="Lokasinya di depan SDN 3, pak")
-    from ntbcare.core.inbox import insert_delivery
+    from ntbcare.core.delivery_store import insert_delivery
 
     delivery_id = insert_delivery(db, b"{}", source="test")
     with db.scope() as session:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from ntbcare.cli import cli
 from ntbcare.core.db import Database
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 from ntbcare.pipeline.sweeper import sweep
 from tests.conftest import BASE_ENV, fixture_bytes

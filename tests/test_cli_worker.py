@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, insert, select
 
 from ntbcare.core.db import Database
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import Delivery, Ticket, utcnow
 from ntbcare.pipeline.classifier import load_classifier
 from ntbcare.pipeline.dispatch import ROUTE_QUEUE, RQDispatcher

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from ntbcare.core.db import Database
-from ntbcare.core.inbox import DeliveryWriter, store_bodies
+from ntbcare.core.delivery_store import store_bodies
+from ntbcare.core.inbox import DeliveryWriter
+from ntbcare.core.migrate import upgrade
 from ntbcare.core.models import Delivery
+from tests.conftest import drop_postgres_database, fresh_postgres_database
 
 
 def bodies_by_id(db: Database) -> dict[int, bytes]:
@@ -60,3 +65,31 @@ def test_a_coroutine_awaits_the_group_commit_and_gets_its_id(db: Database) -> No
     rows = bodies_by_id(db)
     assert [rows[i] for i in ids] == [f'{{"a": {n}}}'.encode() for n in range(30)]
     assert sorted(i for batch in committed for i in batch) == sorted(ids)
+
+
+@pytest.fixture
+def pg_db() -> Iterator[Database]:
+    url = fresh_postgres_database()
+    database = Database(url)
+    upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        drop_postgres_database(url)
+
+
+@pytest.mark.postgres
+def test_the_writer_outlives_the_loss_of_its_kept_connection(pg_db: Database) -> None:
+    """PostgreSQL: the writer keeps one connection between batches; when the server drops it (a restart, an idle
+    timeout) the next delivery is still stored, not answered 503."""
+    writer = DeliveryWriter(pg_db)
+    first = writer.store(b'{"before": 1}', timeout=10)
+    with pg_db.engine.connect() as admin:
+        killed = admin.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+        admin.commit()
+    assert killed, "the writer's kept connection was not found"
+    second = writer.store(b'{"after": 1}', timeout=10)
+    assert bodies_by_id(pg_db) == {first: b'{"before": 1}', second: b'{"after": 1}'}

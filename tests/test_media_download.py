@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ntbcare.core.db import Database
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.media_rules import MAX_ATTEMPTS
 from ntbcare.core.models import MediaFile, MediaStatus, Ticket, TicketStatus, utcnow
 from ntbcare.pipeline import media as media_downloads

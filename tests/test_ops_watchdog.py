@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from ntbcare.app import create_app
 from ntbcare.cli import cli
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import Delivery, OutboundMail, utcnow
 from ntbcare.pipeline.join import Pipeline
 from ntbcare.pipeline.runtime import Runtime

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from ntbcare.core.db import Database
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.pipeline.sweeper import sweep

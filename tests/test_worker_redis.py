@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 
 from ingest.processing import process_batch
 from ntbcare.app import create_app
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import AuditEntry, Delivery, Ticket
 from ntbcare.pipeline.classifier import cached_stamp, load_classifier
 from ntbcare.pipeline.dispatch import INGEST_JOB, RQDispatcher

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ntbcare.cli.common import checked_runtime, load_settings, safe_url, setup_logging
-from ntbcare.core.inbox import insert_delivery
+from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.metrics import prepare_multiprocess_dir
 from ntbcare.core.settings import Settings
 from ntbcare.pipeline.bootstrap import initialise

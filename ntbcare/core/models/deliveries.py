@@ -32,7 +32,7 @@ class Delivery(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(16), default="webhook")
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    # The webhook stores an identical body once (ntbcare.core.inbox.store_bodies looks it up here).
+    # The webhook stores an identical body once (ntbcare.core.delivery_store.store_bodies looks it up here).
     body_sha256: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
