@@ -260,7 +260,7 @@ def test_forms_need_the_csrf_token_and_get_changes_nothing(client, seeded) -> No
     signed_in(client)
     before = version_of(ticket_of(seeded, number))
     for action in ("assign", "not-complaint", "merge", "split", "reopen", "close", "note", "resend-link",
-                   "retry-reply"):
+                   "revoke-links", "retry-reply"):
         assert client.post(f"/ops/tickets/{number}/{action}", data={"agency": "PLN", "note": "x"}).status_code == 400
         assert client.post(f"/ops/tickets/{number}/{action}", data={"csrf_token": "forged", "agency": "PLN",
                                                                     "note": "x"}).status_code == 400

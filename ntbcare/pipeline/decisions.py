@@ -75,12 +75,16 @@ def revoke_links(pipeline: Pipeline, number: str, *, actor: str) -> Revoked:
     """Void every link issued for a ticket (one leaked) without reassigning it: links carry the version they
     were issued with, and only the current one opens the ticket. The next link e-mailed works."""
     with pipeline.db.scope() as session:
-        ticket = _ticket(session, number)
-        old = ticket.link_version
-        ticket.link_version = old + 1
-        audit(session, ticket, "links_revoked", actor=actor,
-              detail={"from_version": old, "to_version": ticket.link_version, "agency": ticket.agency_code})
-        return Revoked(ticket.number, old, ticket.link_version, ticket.agency_code)
+        return void_links(session, _ticket(session, number), actor=actor)
+
+
+def void_links(session: Session, ticket: Ticket, *, actor: str) -> Revoked:
+    """Bump the ticket's link version (in the caller's transaction) and audit it."""
+    old = ticket.link_version
+    ticket.link_version = old + 1
+    audit(session, ticket, "links_revoked", actor=actor,
+          detail={"from_version": old, "to_version": ticket.link_version, "agency": ticket.agency_code})
+    return Revoked(ticket.number, old, ticket.link_version, ticket.agency_code)
 
 
 def not_complaint(pipeline: Pipeline, number: str, *, actor: str) -> Outcome:

@@ -1,5 +1,5 @@
 """What an operator does to one ticket from the console: assign, not a complaint, reopen, close, an internal
-note, a fresh link e-mail to the agency, a failed reply sent again. Merge and split are in
+note, a fresh link e-mail to the agency, every agency link revoked, a failed reply sent again. Merge and split are in
 :mod:`ntbcare.pipeline.ticket_merge`.
 
 Each action holds the ticket for its transaction (:mod:`ntbcare.pipeline.ticket_claim`: two operators at
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.outbox import retry_replies
 from ntbcare.core.lifecycle import audit, transition
 from ntbcare.core.models import Agency, OutboundMail, Reply, ReplyStatus, Ticket, TicketNote, TicketStatus
-from ntbcare.pipeline.decisions import DecisionRefused
+from ntbcare.pipeline.decisions import DecisionRefused, void_links
 from ntbcare.pipeline.join import Pipeline
 from ntbcare.pipeline.ticket_claim import claimed, lookup, refuse_merged
 from routing import decisions as routing_decisions
@@ -156,6 +156,23 @@ def resend_link(pipeline: Pipeline, number: str, *, actor: str, seen: datetime |
                                                        f"{agency.name} ({', '.join(agency.emails)}).")
     _send_mails(pipeline, [mail_id])
     return result
+
+
+def revoke_links(pipeline: Pipeline, number: str, *, actor: str, seen: datetime | None = None,
+                 resend: bool = False) -> Done:
+    """Void every agency link issued for the ticket (one leaked) without reassigning it; with ``resend`` the
+    agency's contacts get a fresh link at once, so its work goes on (its inbox sign-in is not affected)."""
+    with claimed(pipeline.db, number, seen) as (session, ticket):
+        refuse_merged(session, ticket)
+        void_links(session, ticket, actor=actor)
+        message = f"Semua tautan instansi untuk tiket {ticket.number} yang pernah dikirim kini tidak berlaku."
+    if not resend:
+        return Done(number, message)
+    try:
+        again = resend_link(pipeline, number, actor=actor)
+    except DecisionRefused as refused:
+        return Done(number, f"{message} Tautan baru belum dikirim: {refused}")
+    return Done(number, f"{message} {again.message}")
 
 
 def retry_reply(pipeline: Pipeline, number: str, *, actor: str, reply_id: int | None = None) -> Done:

@@ -1,5 +1,5 @@
 """The console's ticket actions: ``POST /ops/tickets/<number>/<action>`` for assign, not-complaint, merge,
-split, reopen, close, note, resend-link and retry-reply, and the review queue's bulk form.
+split, reopen, close, note, resend-link, revoke-links and retry-reply, and the review queue's bulk form.
 
 Every action goes through :mod:`ntbcare.pipeline.ticket_ops` / :mod:`ntbcare.pipeline.ticket_merge` as
 ``operator:<username>``, carrying the ticket version the operator saw (``seen``); a refusal (unknown agency,
@@ -45,6 +45,8 @@ ACTIONS: dict[str, Action] = {
     "close": lambda p, n, f, actor, seen: ticket_ops.close(p, n, actor=actor, seen=seen),
     "note": lambda p, n, f, actor, seen: ticket_ops.add_note(p, n, f.get("note", ""), actor=actor),
     "resend-link": lambda p, n, f, actor, seen: ticket_ops.resend_link(p, n, actor=actor, seen=seen),
+    "revoke-links": lambda p, n, f, actor, seen: ticket_ops.revoke_links(p, n, actor=actor, seen=seen,
+                                                                         resend=f.get("resend") == "1"),
     "retry-reply": lambda p, n, f, actor, seen: ticket_ops.retry_reply(p, n, actor=actor,
                                                                        reply_id=_int(f.get("reply"))),
 }
