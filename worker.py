@@ -100,7 +100,7 @@ def run_sweeper(settings: Settings, parent_pid: int) -> None:
     runtime = Runtime.build(settings, mode="worker")
     dispatcher = runtime.dispatcher
     assert isinstance(dispatcher, RQDispatcher)
-    runtime.start_sweeper(dispatch=dispatcher.enqueue_now)
+    runtime.start_sweeper(dispatch=dispatcher.enqueue_now, queued=dispatcher.queued)
     try:
         while os.getppid() == parent_pid:
             time.sleep(1)

@@ -43,6 +43,35 @@ def test_a_recently_dispatched_delivery_waits_redispatch_after_since_its_last_di
     assert sweep_at(602) == 1 and dispatched == [[delivery_id], [delivery_id]]
 
 
+def test_while_the_queue_holds_jobs_a_dispatched_delivery_is_left_in_it(db, database_url):
+    """Under a surge the backlog waits in the queue longer than REDISPATCH_AFTER: dispatching it again would
+    double the work. A never-dispatched delivery goes out at once; a dispatched one only after ten times the
+    wait while the queue is busy (its job may have been lost), at the usual time once the queue is empty."""
+    waiting, never = (insert_delivery(db, fixture_bytes("feed__comment__add"), source="webhook") for _ in range(2))
+    sent_at = utcnow()
+    with db.scope() as session:
+        session.execute(update(Delivery).where(Delivery.id == waiting).values(dispatched_at=sent_at))
+        session.execute(update(Delivery).where(Delivery.id == never).values(dispatched_at=None))
+    dispatched: list[int] = []
+    jobs_waiting = [40]
+
+    def sweep_at(seconds: float) -> int:
+        return sweep(db, dispatched.extend, redispatch_after=60, now=sent_at + timedelta(seconds=seconds),
+                     queued=lambda: jobs_waiting[0])
+
+    assert sweep_at(120) == 1 and dispatched == [never]
+    assert sweep_at(599) == 0
+    assert sweep_at(601) == 1 and dispatched == [never, waiting]  # ten times the wait: its job may be lost
+    jobs_waiting[0] = 0
+    assert sweep_at(662) == 2  # an empty queue: both were dispatched over a minute ago and are still pending
+
+    def unreadable() -> int:
+        raise ConnectionError("Redis is restarting")
+
+    assert sweep(db, dispatched.extend, redispatch_after=60, now=sent_at + timedelta(seconds=800),
+                 queued=unreadable) == 2  # the queue's length unknown: as if it were empty
+
+
 def test_done_and_failed_deliveries_are_never_redispatched(db, database_url):
     ids = [insert_delivery(db, fixture_bytes("feed__comment__add"), source="webhook") for _ in range(2)]
     with db.scope() as session:

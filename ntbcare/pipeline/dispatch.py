@@ -113,6 +113,10 @@ class EmbeddedDispatcher:
         for part in chunks(sorted(ids), self.batch_size):
             self._queue.put(part)
 
+    def queued(self) -> int:
+        """Batches waiting for a worker thread."""
+        return self._queue.qsize()
+
     def _run(self) -> None:
         while (ids := next_batch(self._queue, self.batch_size, linger=DISPATCH_LINGER)) is not None:
             try:
@@ -154,6 +158,10 @@ class RQDispatcher:
             for part in chunks(sorted(ids), self.batch_size)
         ]
         self.queue.enqueue_many(jobs)
+
+    def queued(self) -> int:
+        """Ingest jobs waiting in Redis for a worker (raises when Redis is unreachable)."""
+        return int(self.queue.count)
 
     def enqueue_route(self, ticket_ids: list[int]) -> None:
         """Enqueue the routing of new tickets as its own job (the worker takes ingest jobs first)."""

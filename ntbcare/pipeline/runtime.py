@@ -67,7 +67,11 @@ class Runtime:
         with log_context(delivery_ids=ids):
             return self.pipeline.ingest(ids)
 
-    def start_sweeper(self, dispatch: Callable[[list[int]], None] | None = None) -> Sweeper:
+    def start_sweeper(self, dispatch: Callable[[list[int]], None] | None = None,
+                      queued: Callable[[], int] | None = None) -> Sweeper:
+        """``queued``: how many jobs still wait in the queue (the embedded queue's own when not given)."""
+        if queued is None and isinstance(self.dispatcher, EmbeddedDispatcher):
+            queued = self.dispatcher.queued
         self.sweeper = Sweeper(
             self.db,
             dispatch or self.dispatcher.dispatch,
@@ -75,6 +79,7 @@ class Runtime:
             redispatch_after=self.settings.redispatch_after,
             batch_size=self.settings.ingest_batch_size,
             tasks=self.pipeline.periodic_tasks(),
+            queued=queued,
         ).start()
         return self.sweeper
 

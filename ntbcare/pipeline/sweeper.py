@@ -20,6 +20,11 @@ from ntbcare.pipeline.dispatch import chunks
 
 log = logging.getLogger(__name__)
 
+#: While the queue still holds jobs, a dispatched delivery is most likely waiting in it, not lost: under a surge
+#: re-dispatching it after ``redispatch_after`` would only add work where there is least room. It is
+#: re-dispatched then once dispatched this many times ``redispatch_after`` ago (a job lost meanwhile).
+BUSY_QUEUE_PATIENCE = 10
+
 
 def sweep(
     db: Database,
@@ -29,13 +34,24 @@ def sweep(
     batch_size: int = 200,
     limit: int = 20_000,
     now: datetime | None = None,
+    queued: Callable[[], int] | None = None,
 ) -> int:
     """Dispatch pending deliveries that were never dispatched, lost, or are due for a retry.
 
     Deliveries tried before go out one per batch, so one that keeps killing its worker fails alone.
+    ``queued`` tells how many jobs still wait in the queue (see :data:`BUSY_QUEUE_PATIENCE`).
     """
     at = now or utcnow()
-    cutoff = at - timedelta(seconds=redispatch_after)
+    patience = redispatch_after
+    if queued is not None:
+        try:
+            busy = queued() > 0
+        except Exception as exc:  # the queue is unreachable: dispatching will tell, and the next round retries
+            log.warning("could not read the queue's length (%s)", exc)
+            busy = False
+        if busy:
+            patience = redispatch_after * BUSY_QUEUE_PATIENCE
+    cutoff = at - timedelta(seconds=patience)
     with db.scope() as session:
         rows = session.execute(
             select(Delivery.id, Delivery.attempts)
@@ -69,8 +85,10 @@ class Sweeper:
     def __init__(
         self, db: Database, dispatch: Callable[[list[int]], None], *, interval: float, redispatch_after: float,
         batch_size: int = 200, tasks: list[Callable[[], None]] | None = None,
+        queued: Callable[[], int] | None = None,
     ) -> None:
         self.db = db
+        self.queued = queued
         self.tasks = tasks or []
         self.dispatch = dispatch
         self.interval = interval
@@ -86,7 +104,8 @@ class Sweeper:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                sweep(self.db, self.dispatch, redispatch_after=self.redispatch_after, batch_size=self.batch_size)
+                sweep(self.db, self.dispatch, redispatch_after=self.redispatch_after, batch_size=self.batch_size,
+                      queued=self.queued)
             except Exception as exc:
                 log.warning("sweep failed (%s); trying again in %ss", exc, self.interval)
             for task in self.tasks:
