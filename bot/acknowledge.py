@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, owe_reply, public_target
+from bot.outbox import COMMENT_REPLY, HIDE, MESSENGER, PRIVATE_REPLY, OwedReply, owe_replies, owe_reply, public_target
 from bot.privacy import contains_personal_data
-from bot.texts import render
+from bot.texts import fill, template_text
 from bot.windows import private_reply_allowed
 from ntbcare.core.models import Channel, Reply, Ticket, utcnow
 from ntbcare.core.settings import Settings
@@ -23,17 +23,27 @@ def _ack_enabled(settings: Settings, channel: str) -> bool:
             Channel.MESSENGER: settings.ack_messenger, Channel.MENTION: settings.ack_mention}.get(channel, False)
 
 
+ACK_TEMPLATES = ("ack_messenger", "ack_public", "ack_private", "ack_private_hidden")
+
+
 def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Ticket]) -> list[Reply]:
-    """Owe the acknowledgements (and privacy hiding) of newly opened tickets; safe to call twice."""
-    owed: list[Reply] = []
+    """Owe the acknowledgements (and privacy hiding) of newly opened tickets; safe to call twice.
+
+    A routing pass acknowledges up to hundreds of tickets: the templates are read once and the rows owed
+    together (:func:`owe_replies`)."""
+    owed: list[OwedReply] = []
     now = utcnow()
+    templates = {key: template_text(session, key) for key in ACK_TEMPLATES}
+
+    def text(key: str, ticket: Ticket) -> str:
+        return fill(key, templates[key], number=ticket.number)
+
     for ticket in tickets:
         if ticket.channel == Channel.MESSENGER:
             psid = ticket.psid or (ticket.citizen.psid if ticket.citizen is not None else None)
             if settings.ack_messenger and psid:
-                text = render(session, "ack_messenger", number=ticket.number)
-                owed.append(owe_reply(session, ticket, key=f"ack-messenger:{ticket.id}", kind="ack",
-                                      channel=MESSENGER, target_id=psid, text=text))
+                owed.append(OwedReply(ticket, f"ack-messenger:{ticket.id}", "ack", MESSENGER, psid,
+                                      text("ack_messenger", ticket)))
             continue
         target = public_target(ticket)
         if target is None:
@@ -42,19 +52,16 @@ def acknowledge_tickets(session: Session, settings: Settings, tickets: list[Tick
                 and settings.hide_pii_comments
                 and contains_personal_data(ticket.text))
         if hide:
-            owed.append(owe_reply(session, ticket, key=f"hide:{ticket.id}", kind="privacy", channel=HIDE,
-                                  target_id=target, text="is_hidden=true"))
+            owed.append(OwedReply(ticket, f"hide:{ticket.id}", "privacy", HIDE, target, "is_hidden=true"))
         if not _ack_enabled(settings, ticket.channel):
             continue
         if not hide:
-            text = render(session, "ack_public", number=ticket.number)
-            owed.append(owe_reply(session, ticket, key=f"ack-public:{ticket.id}", kind="ack",
-                                  channel=COMMENT_REPLY, target_id=target, text=text))
+            owed.append(OwedReply(ticket, f"ack-public:{ticket.id}", "ack", COMMENT_REPLY, target,
+                                  text("ack_public", ticket)))
         if private_reply_allowed(ticket.opened_at, now):
-            text = render(session, "ack_private_hidden" if hide else "ack_private", number=ticket.number)
-            owed.append(owe_reply(session, ticket, key=f"ack-private:{ticket.id}", kind="ack",
-                                  channel=PRIVATE_REPLY, target_id=target, text=text))
-    return owed
+            owed.append(OwedReply(ticket, f"ack-private:{ticket.id}", "ack", PRIVATE_REPLY, target,
+                                  text("ack_private_hidden" if hide else "ack_private", ticket)))
+    return owe_replies(session, owed)
 
 
 def hide_changed_comments(session: Session, settings: Settings,

@@ -9,6 +9,8 @@ and the retry of failed replies.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, exists, select
@@ -49,13 +51,7 @@ def owe_reply(session: Session, ticket: Ticket | None, *, key: str, kind: str, c
     existing = session.scalars(select(Reply).where(Reply.key == key)).first()
     if existing is not None:
         return existing
-    parts = [text]
-    if channel == COMMENT_REPLY:
-        parts = [scrub(text)]
-    elif channel == PRIVATE_REPLY:
-        parts = [shorten(text, MESSENGER_LIMIT)]
-    elif channel == MESSENGER:
-        parts = split_message(text, MESSENGER_LIMIT)
+    parts = _parts(channel, text)
     first: Reply | None = None
     previous: Reply | None = None
     try:
@@ -71,6 +67,53 @@ def owe_reply(session: Session, ticket: Ticket | None, *, key: str, kind: str, c
         return session.scalars(select(Reply).where(Reply.key == key)).one()
     assert first is not None
     return first
+
+
+@dataclass(frozen=True)
+class OwedReply:
+    """One reply to owe with :func:`owe_replies` (the arguments of :func:`owe_reply`)."""
+
+    ticket: Ticket | None
+    key: str
+    kind: str
+    channel: str
+    target_id: str
+    text: str
+
+
+def _parts(channel: str, text: str) -> list[str]:
+    if channel == COMMENT_REPLY:
+        return [scrub(text)]
+    if channel == PRIVATE_REPLY:
+        return [shorten(text, MESSENGER_LIMIT)]
+    if channel == MESSENGER:
+        return split_message(text, MESSENGER_LIMIT)
+    return [text]
+
+
+def owe_replies(session: Session, owed: Sequence[OwedReply]) -> list[Reply]:
+    """:func:`owe_reply` for a batch (the acknowledgements of a routing pass): one lookup of the keys and one
+    savepoint for all, instead of a lookup, a savepoint and a flush per reply. Returns the first row of each,
+    in order. A Messenger text in several parts, and the whole batch when a concurrent worker owed one of the
+    keys first, go one by one."""
+    if not owed:
+        return []
+    known = {r.key: r for r in session.scalars(select(Reply).where(Reply.key.in_([o.key for o in owed])))}
+    fresh: dict[str, Reply] = {}
+    for o in owed:
+        parts = _parts(o.channel, o.text)
+        if o.key in known or o.key in fresh or len(parts) > 1:
+            continue
+        fresh[o.key] = Reply(key=o.key, ticket=o.ticket, kind=o.kind, channel=o.channel, target_id=o.target_id,
+                             text=parts[0], status=ReplyStatus.PENDING, attempts=0)
+    try:
+        with session.begin_nested():
+            session.add_all(fresh.values())
+    except IntegrityError:  # another worker owed one of them first
+        fresh = {}
+    rows = {**known, **fresh}
+    return [rows.get(o.key) or owe_reply(session, o.ticket, key=o.key, kind=o.kind, channel=o.channel,
+                                         target_id=o.target_id, text=o.text) for o in owed]
 
 
 def followers(session: Session, reply: Reply) -> list[Reply]:

@@ -79,13 +79,22 @@ def template_placeholders(template: str) -> set[str]:
 
 def render(session: Session, key: str, **values: Any) -> str:
     """The text for ``key``, from the operator's template when there is a usable one, else the default."""
-    default = DEFAULT_TEMPLATES[key]
+    return fill(key, template_text(session, key), **values)
+
+
+def template_text(session: Session, key: str) -> str | None:
+    """The operator's template for ``key``, if one is stored (one lookup; a batch reuses it with :func:`fill`)."""
     row = session.get(ReplyTemplate, key)
-    if row is not None and row.text.strip():
+    return row.text if row is not None else None
+
+
+def fill(key: str, template: str | None, **values: Any) -> str:
+    """``template`` (the operator's, may be None) filled in when usable, else ``key``'s default wording."""
+    if template is not None and template.strip():
         try:
-            if template_placeholders(row.text) <= set(values):
-                return row.text.format(**values).strip()
+            if template_placeholders(template) <= set(values):
+                return template.format(**values).strip()
             log.warning("reply template %r uses unknown placeholders; using the default", key)
         except (ValueError, IndexError, KeyError, AttributeError):
             log.warning("reply template %r is malformed; using the default", key)
-    return default.format(**values).strip()
+    return DEFAULT_TEMPLATES[key].format(**values).strip()

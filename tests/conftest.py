@@ -144,6 +144,19 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def pg_db() -> Iterator[Database]:
+    """A fresh migrated PostgreSQL database alone: for what only a server with concurrent writers can show."""
+    url = fresh_postgres_database()
+    database = Database(url)
+    upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        drop_postgres_database(url)
+
+
+@pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(DATABASE_URL=database_url)
 

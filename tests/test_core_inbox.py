@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
@@ -13,9 +12,7 @@ from sqlalchemy import select, text
 from ntbcare.core.db import Database
 from ntbcare.core.delivery_store import store_bodies
 from ntbcare.core.inbox import DeliveryWriter
-from ntbcare.core.migrate import upgrade
 from ntbcare.core.models import Delivery
-from tests.conftest import drop_postgres_database, fresh_postgres_database
 
 
 def bodies_by_id(db: Database) -> dict[int, bytes]:
@@ -65,18 +62,6 @@ def test_a_coroutine_awaits_the_group_commit_and_gets_its_id(db: Database) -> No
     rows = bodies_by_id(db)
     assert [rows[i] for i in ids] == [f'{{"a": {n}}}'.encode() for n in range(30)]
     assert sorted(i for batch in committed for i in batch) == sorted(ids)
-
-
-@pytest.fixture
-def pg_db() -> Iterator[Database]:
-    url = fresh_postgres_database()
-    database = Database(url)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
-        drop_postgres_database(url)
 
 
 @pytest.mark.postgres

@@ -39,6 +39,9 @@ def load_classifier(path: str, secret_key: str) -> Classifier:
         cached = _classifiers.get(key)
         if cached is None or (stamp is not None and cached[0] != stamp):
             classifier = Classifier.load(file, model_signing_key(secret_key))
+            # Build the gazetteer and keyword index now (~0.3 s): in an RQ worker's parent, so that every
+            # work-horse inherits them instead of building them again for each job it forks for.
+            classifier.classify("Jalan rusak di Kota Mataram")
             _classifiers[key] = (model_stamp(key), classifier)
         return _classifiers[key][1]
 

@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot.acknowledge import acknowledge_tickets, hide_changed_comments
 from bot.outcomes import ReplyReport
@@ -161,7 +161,8 @@ class Pipeline:
         with self.db.scope() as session:
             result = apply_verdicts(session, rows, verdicts, self.deadline_policy, now)
             complaints = sorted(result.routed + result.review)
-            tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(complaints)).order_by(Ticket.id)))
+            tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(complaints)).order_by(Ticket.id)
+                                           .options(selectinload(Ticket.citizen))))
             owed = acknowledge_tickets(session, self.settings, tickets)
             session.flush()
             reply_ids = [reply.id for reply in owed]
