@@ -190,7 +190,7 @@ def main() -> None:
                 if shape != "embedded":
                     env["REDIS_URL"] = args.redis
                 port, project_port = free_port(), free_port()
-                workers = "2" if kind == "postgres" else "1"
+                workers = "1"  # as `ntbcare serve` runs by default
                 serve = start([python, "-m", "ntbcare.cli", "serve", "--port", str(port), *args.serve_args.split()],
                               env, port)
                 servers.append(serve)

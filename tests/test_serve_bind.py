@@ -1,4 +1,5 @@
-"""`ntbcare serve` binds 127.0.0.1 unless told otherwise: only a reverse proxy on the same machine reaches it."""
+"""`ntbcare serve` binds 127.0.0.1 unless told otherwise (only a reverse proxy on the same machine reaches it) and
+runs one worker process unless told otherwise."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def listening_sockets(port: int) -> set[str]:
     return found
 
 
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
 def test_serve_listens_on_loopback_only_by_default(tmp_path):
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **BASE_ENV,
            "DATABASE_URL": f"sqlite:///{tmp_path / 'ntbcare.db'}"}
@@ -37,5 +43,6 @@ def test_serve_listens_on_loopback_only_by_default(tmp_path):
         wait_ready(base, server.proc)
         assert server.port is not None
         assert listening_sockets(server.port) == {"0100007F"}  # 127.0.0.1, not 0.0.0.0 (00000000)
+        assert len(children(server.proc.pid)) == 1  # one worker process unless --workers says otherwise
     finally:
         stop(server.proc)

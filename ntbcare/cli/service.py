@@ -66,17 +66,17 @@ def run(host: str, port: int) -> None:
               help="address to bind; keep 127.0.0.1 behind a reverse proxy on the same machine")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=None, type=int,
-              help="gunicorn worker processes [default: 1 on SQLite (one writer), 2 on PostgreSQL]")
+              help="gunicorn worker processes [default: 1: one event loop takes the webhook's load, and on "
+                   "PostgreSQL one writer commits larger batches than two (docs/benchmarks.md)]")
 @click.option("--threads", default=64, show_default=True, type=int, help="threads per worker process")
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """The web server alone (gunicorn), for production next to `ntbcare worker`."""
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     runtime = checked_runtime(settings)
-    sqlite = runtime.db.is_sqlite
     runtime.close()
     if workers is None:
-        workers = 1 if sqlite else 2
+        workers = 1
     prepare_multiprocess_dir(settings.metrics_dir)
     _gunicorn(settings, host, port, workers=workers, threads=threads)
 

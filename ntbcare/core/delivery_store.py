@@ -157,19 +157,23 @@ def _insert_postgresql(
         driver = cast("psycopg.Connection[tuple[Any, ...]]", connection.driver_connection)
         if not dedupe:
             with driver.cursor() as cursor:
-                cursor.execute(_PG_INSERT_ALL, rows)
+                cursor.execute(_PG_INSERT_ALL, rows, prepare=False)
                 ids = sorted(row[0] for row in cursor.fetchall())
             connection.commit()
             return [Stored(delivery_id, new=True) for delivery_id in ids]
         # Two processes storing the same body at once: the second waits for the first's commit and then finds
         # its row. Buckets in sorted order, so writers never wait on each other in a cycle.
         buckets = sorted({int(digest[:8], 16) % _PG_LOCK_BUCKETS for digest in hashes})
+        # prepare=False: psycopg prepares a statement on its fifth run, and PostgreSQL's generic plan for these
+        # (array parameters of unknown length) anti-joins by scanning every stored delivery: each batch then
+        # took longer as the table grew (a batch of 8: 3 ms at 8,000 rows, 11 ms at 22,000; custom plans: 1.5 ms
+        # at 95,000).
         with driver.pipeline():
             driver.cursor().execute(_PG_LOCK, (_PG_LOCK_KEY, buckets))
             inserted = driver.cursor()
-            inserted.execute(_PG_INSERT_FRESH, rows)
+            inserted.execute(_PG_INSERT_FRESH, rows, prepare=False)
             first = driver.cursor()
-            first.execute(_PG_FIRST_IDS, (sorted(set(hashes)),))
+            first.execute(_PG_FIRST_IDS, (sorted(set(hashes)),), prepare=False)
             driver.commit()
         fresh_hashes = {row[0] for row in inserted.fetchall()}
         first_ids: dict[str, int] = dict(first.fetchall())
