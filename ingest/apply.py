@@ -60,7 +60,7 @@ def apply_batch(
     items_ = [i for _, items in deliveries for i in items]
     received = _received_at(session, [delivery_id for delivery_id, _ in deliveries])
     for year in {moment.astimezone(WITA).year for moment in received.values()}:
-        ensure_ticket_counter(session, year)  # before any new object, so no savepoint flushes a numberless ticket
+        ensure_ticket_counter(session, year, apart=True)  # before any new object (no numberless ticket flushed)
     state = BatchState(session, items_, grace)
     receipt: dict[int, datetime] = {}  # id() of a new ticket -> when the delivery that opened it reached us
     duplicates: dict[int, list[str]] = defaultdict(list)
@@ -135,5 +135,5 @@ def _number_new_tickets(session: Session, tickets: list[Ticket], receipt: dict[i
     for ticket in tickets:
         by_year[receipt[id(ticket)].astimezone(WITA).year].append(ticket)
     for year, group in by_year.items():
-        for ticket, number in zip(group, reserve_ticket_numbers(session, year, len(group)), strict=True):
+        for ticket, number in zip(group, reserve_ticket_numbers(session, year, len(group), apart=True), strict=True):
             ticket.number = number

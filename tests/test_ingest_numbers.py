@@ -8,11 +8,15 @@ new year.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
+from ntbcare.core.db import Database
+from ntbcare.core.lifecycle import ensure_ticket_counter, reserve_ticket_numbers
 from ntbcare.core.models import Delivery, DeliveryStatus, Ticket
 from tests.conftest import drain, fixture_bytes
 
@@ -76,3 +80,32 @@ def test_the_year_is_when_it_reached_us_not_the_payloads_own_timestamp(post, run
     receive(post, runtime, body(comment_change(3, datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)),
                                 received_at=new_year), new_year)
     assert numbers_by_text(runtime) == {"1": "NTB-2026-000001", "2": "NTB-2026-000002", "3": "NTB-2026-000003"}
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_never_wait_on_each_other_for_numbers_and_never_share_one(pg_db: Database) -> None:
+    """PostgreSQL: an ingest batch takes its numbers in a transaction of its own, so a second worker's batch
+    is not held up for the whole of the first one's transaction; a batch that rolls back skips its numbers."""
+    first = pg_db.session()
+    first.begin()
+    ensure_ticket_counter(first, 2026, apart=True)
+    taken_first = reserve_ticket_numbers(first, 2026, 3, apart=True)  # the first batch goes on working...
+    taken_second: list[str] = []
+
+    def second_batch() -> None:
+        with pg_db.scope() as session:
+            taken_second.extend(reserve_ticket_numbers(session, 2026, 2, apart=True))
+
+    worker = threading.Thread(target=second_batch)
+    worker.start()
+    worker.join(10)
+    try:
+        assert not worker.is_alive(), "the second batch waited for the first one's transaction"
+    finally:
+        first.rollback()  # ...and fails: its numbers are not given again
+        first.close()
+        worker.join(10)
+    assert taken_first == ["NTB-2026-000001", "NTB-2026-000002", "NTB-2026-000003"]
+    assert taken_second == ["NTB-2026-000004", "NTB-2026-000005"]
+    with pg_db.scope() as session:
+        assert reserve_ticket_numbers(session, 2026, 1, apart=True) == ["NTB-2026-000006"]

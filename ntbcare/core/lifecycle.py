@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,20 @@ def format_ticket_number(year: int, sequence: int) -> str:
     return f"NTB-{year}-{sequence:06d}"
 
 
-def ensure_ticket_counter(session: Session, year: int) -> None:
-    """Create ``year``'s counter row if needed, so that reserving numbers later is a single UPDATE."""
+def _apart(session: Session) -> Session | None:
+    """On PostgreSQL, a new session of the same engine for a transaction of its own (None on SQLite)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    return Session(bind=bind.engine if isinstance(bind, Connection) else bind)
+
+
+def ensure_ticket_counter(session: Session, year: int, *, apart: bool = False) -> None:
+    """Create ``year``'s counter row if needed, so that reserving numbers later is a single UPDATE (with
+    ``apart``, committed at once: see :func:`reserve_ticket_numbers`)."""
+    if apart and (own := _apart(session)) is not None:
+        with own, own.begin():
+            return ensure_ticket_counter(own, year)
     if session.get(TicketCounter, year) is not None:
         return
     try:
@@ -32,11 +44,20 @@ def ensure_ticket_counter(session: Session, year: int) -> None:
         pass
 
 
-def reserve_ticket_numbers(session: Session, year: int, count: int) -> list[str]:
+def reserve_ticket_numbers(session: Session, year: int, count: int, *, apart: bool = False) -> list[str]:
     """Take the next ``count`` numbers of ``year`` in one statement; the counter row lock makes it safe
-    across workers (a concurrent batch waits for this transaction)."""
+    across workers (a concurrent batch waits for this transaction).
+
+    With ``apart`` on PostgreSQL the numbers are taken in a short transaction of their own, committed at once,
+    so concurrent ingest batches do not queue on the counter row for the whole of each other's transaction;
+    a batch that then rolls back leaves its numbers unused (skipped, never given twice). SQLite has one
+    writer at a time anyway (and the caller holds it), so there ``apart`` changes nothing.
+    """
     if count <= 0:
         return []
+    if apart and (own := _apart(session)) is not None:
+        with own, own.begin():
+            return reserve_ticket_numbers(own, year, count)
     bump = (
         update(TicketCounter)
         .where(TicketCounter.year == year)
