@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ntbcare.core.models import AuditEntry, Rating, Ticket, TicketHold, TicketStatus, utcnow
+from routing.deadlines import deadline_for
 from routing.route import tickets_to_route
 from tests import test_e2e_answer_loop as answer_loop
 from tests.conftest import PAGE_ID
@@ -121,8 +122,10 @@ def test_photo_then_text_one_ticket_answered_rated_not_fixed_reopened_every_call
         [rating] = session.scalars(select(Rating)).all()
         stored = session.get(Ticket, ticket.id)
         assert (rating.ticket_id, rating.agency_code, rating.value) == (ticket.id, "PLN", "belum_selesai")
-        # the deadline counted again from the reopening (same office-hours slot when both fall out of hours)
-        assert stored.deadline_at is not None and stored.deadline_at >= ticket.deadline_at
+        # the deadline counted again from the reopening: the pipeline's now, which this test drives (it runs
+        # behind the wall clock that stamped the delivery, so it can fall before the first deadline's start)
+        reopened_at = clock.now
+        assert stored.deadline_at == deadline_for(stored.tier, reopened_at, loop.runtime.pipeline.deadline_policy)
         reopened = session.scalars(select(AuditEntry).where(AuditEntry.action == "reopened")).one()
         assert reopened.actor == "citizen" and reopened.from_status == TicketStatus.ANSWERED
         assert stored.link_version == ticket.link_version + 1
