@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from ntbcare.core.db import Database
@@ -13,7 +14,7 @@ from ntbcare.core.delivery_store import insert_delivery
 from ntbcare.core.models import Delivery, DeliveryStatus, utcnow
 from ntbcare.pipeline.runtime import Runtime
 from ntbcare.pipeline.sweeper import sweep
-from tests.conftest import fixture_bytes, make_settings
+from tests.conftest import fixture_bytes, make_settings, redis_url
 
 
 def dispatched_at(db: Database, delivery_id: int) -> datetime | None:
@@ -70,6 +71,28 @@ def test_while_the_queue_holds_jobs_a_dispatched_delivery_is_left_in_it(db, data
 
     assert sweep(db, dispatched.extend, redispatch_after=60, now=sent_at + timedelta(seconds=800),
                  queued=unreadable) == 2  # the queue's length unknown: as if it were empty
+
+
+@pytest.mark.redis
+def test_the_sweepers_read_the_length_of_their_own_queue(db, database_url):
+    """The rule above needs the queue's length: the embedded sweeper reads the in-process queue, a worker's
+    sweeper the Redis ingest queue."""
+    from redis import Redis
+
+    from ntbcare.pipeline.dispatch import RQDispatcher
+
+    url = redis_url()
+    runtime = Runtime.build(make_settings(DATABASE_URL=database_url), mode="web", db=db)  # no Redis: embedded
+    try:
+        assert runtime.sweeper is not None and runtime.sweeper.queued is not None
+        assert runtime.sweeper.queued() == 0
+    finally:
+        runtime.close()
+    Redis.from_url(url).flushdb()
+    dispatcher = RQDispatcher(url, batch_size=2)
+    dispatcher.enqueue_now([1, 2, 3, 4, 5])  # three jobs waiting, no worker
+    assert dispatcher.queued() == 3
+    Redis.from_url(url).flushdb()
 
 
 def test_done_and_failed_deliveries_are_never_redispatched(db, database_url):
